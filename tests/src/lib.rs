@@ -1,0 +1,9 @@
+//! Fixtures for bottle's tests: real processes and servers, never mocks.
+//!
+//! Each module starts one kind of real thing (a process, a PKI, a server)
+//! and cleans it up on drop, so a failing test leaves nothing running.
+
+pub mod net;
+pub mod pki;
+pub mod process;
+pub mod tools;
