@@ -3,7 +3,12 @@
 //! Each module starts one kind of real thing (a process, a PKI, a server)
 //! and cleans it up on drop, so a failing test leaves nothing running.
 
+pub mod curl;
+pub mod egress;
+pub mod mitm;
 pub mod net;
+pub mod nginx;
 pub mod pki;
 pub mod process;
 pub mod tools;
+pub mod websocket;
