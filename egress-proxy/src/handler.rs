@@ -297,7 +297,19 @@ fn refuse(
         "egress-proxy refused this request.\n\nreason: {}: {detail}\n",
         reason.code()
     );
-    text_response(status, body, Some(guard(shared, record, start, status.as_u16())))
+    let mut response = text_response(status, body, Some(guard(shared, record, start, status.as_u16())));
+    if reason == Reason::BadRequest {
+        close_after(&mut response);
+    }
+    response
+}
+
+/// Ask hyper to close the connection after this response: after a malformed
+/// request, nothing that follows on the connection can be trusted.
+pub fn close_after(response: &mut ProxyResponse) {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 fn guard(shared: &Arc<Shared>, mut record: AuditRecord, start: Instant, status: u16) -> AuditGuard {

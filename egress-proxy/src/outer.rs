@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::audit::{AuditGuard, AuditRecord};
 use crate::body::ResponseBody;
-use crate::handler::{ConnContext, ProxyResponse, handle, text_response};
+use crate::handler::{ConnContext, ProxyResponse, close_after, handle, text_response};
 use crate::host::split_authority;
 use crate::integrity::Origin;
 use crate::introspect;
@@ -108,5 +108,7 @@ fn bad_connect(
     tracing::info!(%client, detail, "bad CONNECT refused");
     let body = format!("egress-proxy refused this request.\n\nreason: bad_request: {detail}\n");
     let guard = AuditGuard::new(shared.clone(), record, start);
-    text_response(StatusCode::BAD_REQUEST, body, Some(guard))
+    let mut response = text_response(StatusCode::BAD_REQUEST, body, Some(guard));
+    close_after(&mut response);
+    response
 }
