@@ -1,7 +1,7 @@
 //! A real nginx HTTPS (and HTTP) origin on loopback, with its own config per test.
 //!
 //! It echoes request headers at `/echo`, serves files under `/files/`
-//! (and rate-limited under `/slow/`), discards uploads at `/upload`,
+//! (and rate-limited under `/slow/`), stores `PUT /upload/<name>` bodies,
 //! proxies WebSockets at `/ws` to a backend, and speaks HTTP/2 over TLS.
 
 use std::net::SocketAddr;
@@ -81,7 +81,7 @@ http {{
         location /echo {{ default_type text/plain; return 200 "{ECHO_FORMAT}"; }}
         location /files/ {{ }}
         location /slow/ {{ limit_rate 256k; alias {www}/files/; }}
-        location /upload {{ default_type text/plain; return 200 "uploaded\n"; }}
+        location /upload/ {{ dav_methods PUT; create_full_put_path on; }}
         {ws}
         location / {{ default_type text/plain; return 200 "origin path=$uri\n"; }}
     }}
