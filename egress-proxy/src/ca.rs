@@ -8,8 +8,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -40,7 +40,9 @@ pub enum CaError {
         source: io::Error,
     },
     /// A CA directory already holds a CA and overwriting was not asked for.
-    #[error("{0} already exists; remove it or choose another --out directory (a CA is never overwritten)")]
+    #[error(
+        "{0} already exists; remove it or choose another --out directory (a CA is never overwritten)"
+    )]
     Exists(PathBuf),
     /// The certificate or key is not usable.
     #[error("{what} {path}: {reason}")]
@@ -195,7 +197,11 @@ impl CertAuthority {
             ));
         }
         let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), key).map_err(|e| {
-            invalid("CA certificate", cert_path, format!("cannot be parsed ({e})"))
+            invalid(
+                "CA certificate",
+                cert_path,
+                format!("cannot be parsed ({e})"),
+            )
         })?;
         let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         Ok(CertAuthority {
@@ -234,7 +240,10 @@ impl CertAuthority {
         params.not_after = now + LEAF_VALIDITY;
         params.serial_number = Some(random_serial());
         params.use_authority_key_identifier_extension = true;
-        Ok(params.signed_by(&self.leaf_key, &self.issuer)?.der().to_vec())
+        Ok(params
+            .signed_by(&self.leaf_key, &self.issuer)?
+            .der()
+            .to_vec())
     }
 }
 
@@ -269,9 +278,16 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
-        assert!(std::fs::read_to_string(&cert).unwrap().contains("BEGIN CERTIFICATE"));
+        assert!(
+            std::fs::read_to_string(&cert)
+                .unwrap()
+                .contains("BEGIN CERTIFICATE")
+        );
         let again = init_ca_dir(dir.path(), "test CA").unwrap_err();
         assert!(matches!(again, CaError::Exists(_)), "{again}");
     }
@@ -292,7 +308,9 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         let (cert_a, _) = init_ca_dir(a.path(), "A").unwrap();
         let (_, key_b) = init_ca_dir(b.path(), "B").unwrap();
-        let e = CertAuthority::load(&cert_a, &key_b).unwrap_err().to_string();
+        let e = CertAuthority::load(&cert_a, &key_b)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not match"), "{e}");
     }
 

@@ -39,9 +39,7 @@ impl fmt::Display for PathProblem {
                 "path contains an encoded `/`, `\\`, `.` or `%` (%2F, %5C, %2E, %25)"
             }
             PathProblem::BadPercentEncoding => "path contains a malformed %-escape",
-            PathProblem::BadDecodedByte => {
-                "path decodes to a control character or invalid UTF-8"
-            }
+            PathProblem::BadDecodedByte => "path decodes to a control character or invalid UTF-8",
             PathProblem::BadCharacter => "path contains a control, space, `#` or non-ASCII byte",
         })
     }

@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the proxy.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Manage the certificate authority the proxy signs leaf certificates with.
     #[command(subcommand)]
     Ca(CaCommand),

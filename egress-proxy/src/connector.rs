@@ -58,7 +58,10 @@ pub async fn connect_tls(
     host: &str,
     port: u16,
 ) -> io::Result<TlsStream<Prefixed<TcpStream>>> {
-    let dialed = dialer.tunnel(host, port, true).await.map_err(io::Error::other)?;
+    let dialed = dialer
+        .tunnel(host, port, true)
+        .await
+        .map_err(io::Error::other)?;
     let name = server_name(host).map_err(io::Error::other)?;
     TlsConnector::from(tls)
         .connect(name, dialed.stream)
@@ -84,9 +87,15 @@ impl tower_service::Service<Uri> for Connector {
             let https = uri.scheme_str() == Some("https");
             let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
             let stream = if https {
-                OriginStream::Tls(Box::new(connect_tls(&this.dialer, this.tls, host, port).await?))
+                OriginStream::Tls(Box::new(
+                    connect_tls(&this.dialer, this.tls, host, port).await?,
+                ))
             } else {
-                let dialed = this.dialer.http(host, port).await.map_err(io::Error::other)?;
+                let dialed = this
+                    .dialer
+                    .http(host, port)
+                    .await
+                    .map_err(io::Error::other)?;
                 OriginStream::Plain {
                     io: dialed.stream,
                     proxied: dialed.http_proxy,

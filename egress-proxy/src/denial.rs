@@ -117,11 +117,23 @@ mod tests {
             query: Some("page=2&api_key=SECRETVALUE&sk-LONGTOKENLIKENAME0123456789abcdefghijk"),
         };
         let body = render(&r, &denial);
-        assert!(body.contains("request: GET https://api.example.com:443/v1/things"), "{body}");
+        assert!(
+            body.contains("request: GET https://api.example.com:443/v1/things"),
+            "{body}"
+        );
         assert!(body.contains("reason: no_route: no route allows"), "{body}");
-        assert!(body.contains("query parameters (values not shown): page, api_key, …"), "{body}");
+        assert!(
+            body.contains("query parameters (values not shown): page, api_key, …"),
+            "{body}"
+        );
         assert!(body.contains("- host: api.example.com"), "{body}");
-        assert!(body.contains("egress-block") && body.contains("http://_egress.local/"), "{body}");
-        assert!(!body.contains("SECRETVALUE") && !body.contains("LONGTOKEN"), "{body}");
+        assert!(
+            body.contains("egress-block") && body.contains("http://_egress.local/"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("SECRETVALUE") && !body.contains("LONGTOKEN"),
+            "{body}"
+        );
     }
 }

@@ -179,15 +179,21 @@ async fn connect_through(
             )));
         }
     };
-    let status_line = String::from_utf8_lossy(&buf[..buf.iter().position(|&b| b == b'\r').unwrap_or(0)])
-        .into_owned();
+    let status_line =
+        String::from_utf8_lossy(&buf[..buf.iter().position(|&b| b == b'\r').unwrap_or(0)])
+            .into_owned();
     let code = status_line.split_whitespace().nth(1);
-    if !status_line.starts_with("HTTP/1.") || code.is_none_or(|c| !c.starts_with('2') || c.len() != 3) {
+    if !status_line.starts_with("HTTP/1.")
+        || code.is_none_or(|c| !c.starts_with('2') || c.len() != 3)
+    {
         return Err(DialError::Refused {
             proxy: proxy.to_string(),
             target: format!("{host}:{port}"),
             status: status_line.chars().take(200).collect(),
         });
     }
-    Ok(Prefixed::new(Bytes::copy_from_slice(&buf[head_end..]), stream))
+    Ok(Prefixed::new(
+        Bytes::copy_from_slice(&buf[head_end..]),
+        stream,
+    ))
 }

@@ -58,12 +58,30 @@ mod tests {
             ("/acme/repo.git/git%252Dreceive-pack", None),
             ("/acme/repo.git/info/refs", Some("service=git-receive-pack")),
             ("/acme/repo.git/info/refs", Some("SERVICE=Git-Receive-Pack")),
-            ("/acme/repo.git/info/refs", Some("service=git-upload-pack&service=git-receive-pack")),
-            ("/acme/repo.git/info/refs", Some("x=1;service=git-receive-pack")),
-            ("/acme/repo.git/info/refs", Some("service=git%2Dreceive%2Dpack")),
-            ("/acme/repo.git/info/refs", Some("%73ervice=git-receive-pack")),
-            ("/acme/repo.git/INFO/Refs/", Some("service=git-receive-pack")),
-            ("/acme/repo.git/info%2Frefs", Some("service=git-receive-pack")),
+            (
+                "/acme/repo.git/info/refs",
+                Some("service=git-upload-pack&service=git-receive-pack"),
+            ),
+            (
+                "/acme/repo.git/info/refs",
+                Some("x=1;service=git-receive-pack"),
+            ),
+            (
+                "/acme/repo.git/info/refs",
+                Some("service=git%2Dreceive%2Dpack"),
+            ),
+            (
+                "/acme/repo.git/info/refs",
+                Some("%73ervice=git-receive-pack"),
+            ),
+            (
+                "/acme/repo.git/INFO/Refs/",
+                Some("service=git-receive-pack"),
+            ),
+            (
+                "/acme/repo.git/info%2Frefs",
+                Some("service=git-receive-pack"),
+            ),
         ];
         for (path, query) in pushes {
             assert!(is_git_push(path, query), "{path:?} {query:?}");

@@ -91,7 +91,9 @@ pub async fn handle(
             }
             let (reason, status, detail) = match e {
                 IntegrityError::Invalid(d) => (Reason::BadRequest, StatusCode::BAD_REQUEST, d),
-                IntegrityError::Mismatch(d) => (Reason::HostMismatch, StatusCode::MISDIRECTED_REQUEST, d),
+                IntegrityError::Mismatch(d) => {
+                    (Reason::HostMismatch, StatusCode::MISDIRECTED_REQUEST, d)
+                }
             };
             return Ok(refuse(&shared, record, start, reason, status, &detail));
         }
@@ -101,10 +103,20 @@ pub async fn handle(
     if target.origin.host == INTROSPECTION_HOST {
         record.set_reason(Reason::Introspection);
         shared.metrics.request(Reason::Introspection);
-        return Ok(introspect::routes_response(&shared, Some(guard(&shared, record, start, 200))));
+        return Ok(introspect::routes_response(
+            &shared,
+            Some(guard(&shared, record, start, 200)),
+        ));
     }
     if let Err(detail) = check_framing(req.headers()) {
-        return Ok(refuse(&shared, record, start, Reason::BadRequest, StatusCode::BAD_REQUEST, &detail));
+        return Ok(refuse(
+            &shared,
+            record,
+            start,
+            Reason::BadRequest,
+            StatusCode::BAD_REQUEST,
+            &detail,
+        ));
     }
     let table = shared.table.load_full();
     let facts = RequestFacts {
@@ -136,9 +148,15 @@ pub async fn handle(
                 path = facts.path, reason = denial.reason.code(), "request refused"
             );
             let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
-            Ok(text_response(status, body, Some(guard(&shared, record, start, status.as_u16()))))
+            Ok(text_response(
+                status,
+                body,
+                Some(guard(&shared, record, start, status.as_u16())),
+            ))
         }
-        Decision::Allow { route } => Ok(forward(shared, req, target, table, route, record, start).await),
+        Decision::Allow { route } => {
+            Ok(forward(shared, req, target, table, route, record, start).await)
+        }
     }
 }
 
@@ -147,10 +165,16 @@ fn resolve_target(ctx: &ConnContext, req: &Request<Incoming>) -> Result<Target, 
     let host_header = match req.headers().get(header::HOST).map(HeaderValue::to_str) {
         None => None,
         Some(Ok(h)) => Some(h),
-        Some(Err(_)) => return Err(IntegrityError::Invalid("the Host header is not ASCII".into())),
+        Some(Err(_)) => {
+            return Err(IntegrityError::Invalid(
+                "the Host header is not ASCII".into(),
+            ));
+        }
     };
     if req.headers().get_all(header::HOST).iter().count() > 1 {
-        return Err(IntegrityError::Invalid("the request has more than one Host header".into()));
+        return Err(IntegrityError::Invalid(
+            "the request has more than one Host header".into(),
+        ));
     }
     let uri = req.uri();
     match &ctx.tunnel {
@@ -219,7 +243,14 @@ async fn forward(
     {
         Ok(uri) => uri,
         Err(e) => {
-            return refuse(&shared, record, start, Reason::BadRequest, StatusCode::BAD_REQUEST, &format!("cannot form the origin URI: {e}"));
+            return refuse(
+                &shared,
+                record,
+                start,
+                Reason::BadRequest,
+                StatusCode::BAD_REQUEST,
+                &format!("cannot form the origin URI: {e}"),
+            );
         }
     };
     parts.version = Version::HTTP_11;
@@ -239,14 +270,28 @@ async fn forward(
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             let detail = error_chain(&e);
-            return upstream_failure(&shared, record, start, StatusCode::BAD_GATEWAY, &target, &detail);
+            return upstream_failure(
+                &shared,
+                record,
+                start,
+                StatusCode::BAD_GATEWAY,
+                &target,
+                &detail,
+            );
         }
         Err(_) => {
             let detail = format!(
                 "no response headers within {:?}",
                 shared.limits.response_header_timeout
             );
-            return upstream_failure(&shared, record, start, StatusCode::GATEWAY_TIMEOUT, &target, &detail);
+            return upstream_failure(
+                &shared,
+                record,
+                start,
+                StatusCode::GATEWAY_TIMEOUT,
+                &target,
+                &detail,
+            );
         }
     };
     record.set_reason(Reason::Allowed);
@@ -297,7 +342,11 @@ fn refuse(
         "egress-proxy refused this request.\n\nreason: {}: {detail}\n",
         reason.code()
     );
-    let mut response = text_response(status, body, Some(guard(shared, record, start, status.as_u16())));
+    let mut response = text_response(
+        status,
+        body,
+        Some(guard(shared, record, start, status.as_u16())),
+    );
     if reason == Reason::BadRequest {
         close_after(&mut response);
     }

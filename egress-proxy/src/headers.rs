@@ -82,7 +82,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, websocket: bool) {
         headers.remove(name);
     }
     if websocket {
-        headers.insert(header::CONNECTION, header::HeaderValue::from_static("upgrade"));
+        headers.insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("upgrade"),
+        );
     } else {
         headers.remove(header::UPGRADE);
     }
@@ -106,7 +109,10 @@ mod tests {
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -123,7 +129,10 @@ mod tests {
         for bad in [
             vec![("transfer-encoding", "chunked"), ("content-length", "3")],
             vec![("transfer-encoding", "gzip, chunked")],
-            vec![("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
+            vec![
+                ("transfer-encoding", "chunked"),
+                ("transfer-encoding", "chunked"),
+            ],
             vec![("transfer-encoding", "identity")],
             vec![("transfer-encoding", "chunked, chunked")],
             vec![("content-length", "3"), ("content-length", "3")],
@@ -168,7 +177,10 @@ mod tests {
         assert_eq!(h["upgrade"], "websocket");
         assert_eq!(h["connection"], "upgrade");
         assert!(!is_websocket_upgrade(&map(&[("upgrade", "websocket")])));
-        assert!(!is_websocket_upgrade(&map(&[("connection", "upgrade"), ("upgrade", "h2c")])));
+        assert!(!is_websocket_upgrade(&map(&[
+            ("connection", "upgrade"),
+            ("upgrade", "h2c")
+        ])));
     }
 
     #[test]

@@ -65,7 +65,10 @@ pub fn normalize_host(raw: &str) -> Result<String, HostError> {
     let labels: Vec<&str> = host.split('.').collect();
     for label in &labels {
         if label.is_empty() {
-            return Err(host_error(raw, "empty label (`..` or leading/trailing dot)"));
+            return Err(host_error(
+                raw,
+                "empty label (`..` or leading/trailing dot)",
+            ));
         }
         if label.len() > 63 {
             return Err(host_error(raw, "label longer than 63 characters"));

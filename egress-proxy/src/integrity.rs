@@ -63,8 +63,8 @@ pub fn check_tunnel_request(
     }
     for (what, value) in [("Host header", host_header), ("request URI", uri_authority)] {
         let Some(value) = value else { continue };
-        let (host, port) = split_authority(value)
-            .map_err(|e| IntegrityError::Invalid(format!("{what}: {e}")))?;
+        let (host, port) =
+            split_authority(value).map_err(|e| IntegrityError::Invalid(format!("{what}: {e}")))?;
         if host != connect.host || port.is_some_and(|p| p != connect.port) {
             return Err(IntegrityError::Mismatch(format!(
                 "the CONNECT target is {}:{} but the {what} names {}",
@@ -113,8 +113,14 @@ mod tests {
     fn sni_must_name_the_connect_target() {
         let o = origin("api.example.com", 443);
         assert!(check_sni(&o, "API.Example.com.").is_ok());
-        assert!(matches!(check_sni(&o, "evil.example.com"), Err(IntegrityError::Mismatch(_))));
-        assert!(matches!(check_sni(&o, "a..b"), Err(IntegrityError::Invalid(_))));
+        assert!(matches!(
+            check_sni(&o, "evil.example.com"),
+            Err(IntegrityError::Mismatch(_))
+        ));
+        assert!(matches!(
+            check_sni(&o, "a..b"),
+            Err(IntegrityError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -127,29 +133,73 @@ mod tests {
         assert!(t(Some("API.EXAMPLE.COM."), None, None).is_ok());
         assert!(t(Some("api.example.com:443"), None, None).is_ok());
         assert!(t(None, Some("api.example.com"), Some("https")).is_ok());
-        assert!(t(Some("api.example.com"), Some("api.example.com:443"), Some("https")).is_ok());
+        assert!(
+            t(
+                Some("api.example.com"),
+                Some("api.example.com:443"),
+                Some("https")
+            )
+            .is_ok()
+        );
         let mismatches = [
             (Some("evil.example.com"), None, None),
             (Some("api.example.com:8443"), None, None),
             (None, Some("evil.example.com"), Some("https")),
-            (Some("api.example.com"), Some("evil.example.com"), Some("https")),
-            (Some("api.example.com"), Some("api.example.com"), Some("http")),
+            (
+                Some("api.example.com"),
+                Some("evil.example.com"),
+                Some("https"),
+            ),
+            (
+                Some("api.example.com"),
+                Some("api.example.com"),
+                Some("http"),
+            ),
         ];
         for (h, a, s) in mismatches {
-            assert!(matches!(t(h, a, s), Err(IntegrityError::Mismatch(_))), "{h:?} {a:?} {s:?}");
+            assert!(
+                matches!(t(h, a, s), Err(IntegrityError::Mismatch(_))),
+                "{h:?} {a:?} {s:?}"
+            );
         }
-        for (h, a) in [(None, None), (Some("a..b"), None), (Some("u@api.example.com"), None), (Some("127.1"), None)] {
-            assert!(matches!(t(h, a, None), Err(IntegrityError::Invalid(_))), "{h:?} {a:?}");
+        for (h, a) in [
+            (None, None),
+            (Some("a..b"), None),
+            (Some("u@api.example.com"), None),
+            (Some("127.1"), None),
+        ] {
+            assert!(
+                matches!(t(h, a, None), Err(IntegrityError::Invalid(_))),
+                "{h:?} {a:?}"
+            );
         }
     }
 
     #[test]
     fn absolute_requests_must_agree_with_host() {
-        assert_eq!(check_absolute_request("A.com", None).unwrap(), origin("a.com", 80));
-        assert_eq!(check_absolute_request("a.com:8080", Some("A.COM.:8080")).unwrap(), origin("a.com", 8080));
-        assert_eq!(check_absolute_request("a.com", Some("a.com:80")).unwrap(), origin("a.com", 80));
-        assert!(matches!(check_absolute_request("a.com", Some("b.com")), Err(IntegrityError::Mismatch(_))));
-        assert!(matches!(check_absolute_request("a.com:8080", Some("a.com")), Err(IntegrityError::Mismatch(_))));
-        assert!(matches!(check_absolute_request("a.com", Some("a.com:b")), Err(IntegrityError::Invalid(_))));
+        assert_eq!(
+            check_absolute_request("A.com", None).unwrap(),
+            origin("a.com", 80)
+        );
+        assert_eq!(
+            check_absolute_request("a.com:8080", Some("A.COM.:8080")).unwrap(),
+            origin("a.com", 8080)
+        );
+        assert_eq!(
+            check_absolute_request("a.com", Some("a.com:80")).unwrap(),
+            origin("a.com", 80)
+        );
+        assert!(matches!(
+            check_absolute_request("a.com", Some("b.com")),
+            Err(IntegrityError::Mismatch(_))
+        ));
+        assert!(matches!(
+            check_absolute_request("a.com:8080", Some("a.com")),
+            Err(IntegrityError::Mismatch(_))
+        ));
+        assert!(matches!(
+            check_absolute_request("a.com", Some("a.com:b")),
+            Err(IntegrityError::Invalid(_))
+        ));
     }
 }

@@ -25,7 +25,11 @@ pub fn origin_form<B>(shared: &Shared, req: &Request<B>) -> ProxyResponse {
     match req.uri().path() {
         "/healthz" => text_response(StatusCode::OK, "ok\n".to_string(), None),
         "/metrics" => {
-            let mut r = text_response(StatusCode::OK, shared.metrics.render(shared.snapshot()), None);
+            let mut r = text_response(
+                StatusCode::OK,
+                shared.metrics.render(shared.snapshot()),
+                None,
+            );
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

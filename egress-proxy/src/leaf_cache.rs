@@ -54,13 +54,12 @@ impl LeafCache {
     /// A cache of at most `capacity` hosts signing with `ca`.
     pub fn new(ca: CertAuthority, capacity: usize) -> Result<LeafCache, CaError> {
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ca.leaf_key_der()));
-        let key = rustls::crypto::ring::sign::any_ecdsa_type(&key_der).map_err(|e| {
-            CaError::Invalid {
+        let key =
+            rustls::crypto::ring::sign::any_ecdsa_type(&key_der).map_err(|e| CaError::Invalid {
                 what: "leaf key",
                 path: Default::default(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let tickets = rustls::crypto::ring::Ticketer::new().map_err(|e| CaError::Invalid {
             what: "session ticketer",
             path: Default::default(),
@@ -137,7 +136,9 @@ impl LeafCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Entry>>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Hosts currently cached.

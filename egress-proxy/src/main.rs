@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     bottle_common::logging::init("info");
     match cli.command {
-        Command::Run(args) => match egress_proxy::run::run(args) {
+        Command::Run(args) => match egress_proxy::run::run(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("egress-proxy: {e:#}");

@@ -67,7 +67,11 @@ impl Metrics {
 
     /// Count a reload attempt.
     pub fn reload(&self, ok: bool) {
-        let c = if ok { &self.reloads_ok } else { &self.reloads_error };
+        let c = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_error
+        };
         c.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -80,7 +84,12 @@ impl Metrics {
     pub fn render(&self, s: Snapshot) -> String {
         let mut out = String::with_capacity(4096);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        header(&mut out, "egress_proxy_requests_total", "counter", "Request decisions by outcome and reason.");
+        header(
+            &mut out,
+            "egress_proxy_requests_total",
+            "counter",
+            "Request decisions by outcome and reason.",
+        );
         for r in Reason::ALL {
             let decision = if r.allows() { "allow" } else { "deny" };
             let _ = writeln!(
@@ -90,26 +99,107 @@ impl Metrics {
                 load(&self.requests[r.index()])
             );
         }
-        header(&mut out, "egress_proxy_body_bytes_total", "counter", "Body bytes relayed, by direction (in = from clients).");
-        let _ = writeln!(out, "egress_proxy_body_bytes_total{{direction=\"in\"}} {}", load(&self.bytes_in));
-        let _ = writeln!(out, "egress_proxy_body_bytes_total{{direction=\"out\"}} {}", load(&self.bytes_out));
-        header(&mut out, "egress_proxy_active_connections", "gauge", "Open client connections.");
-        let _ = writeln!(out, "egress_proxy_active_connections {}", self.active_connections.load(Ordering::Relaxed));
-        header(&mut out, "egress_proxy_active_tunnels", "gauge", "Open CONNECT tunnels (intercepted or passthrough).");
-        let _ = writeln!(out, "egress_proxy_active_tunnels {}", self.active_tunnels.load(Ordering::Relaxed));
-        header(&mut out, "egress_proxy_reloads_total", "counter", "Route table reloads by result.");
-        let _ = writeln!(out, "egress_proxy_reloads_total{{result=\"ok\"}} {}", load(&self.reloads_ok));
-        let _ = writeln!(out, "egress_proxy_reloads_total{{result=\"error\"}} {}", load(&self.reloads_error));
-        header(&mut out, "egress_proxy_upstream_errors_total", "counter", "Failures to reach an origin or the upstream proxy.");
-        let _ = writeln!(out, "egress_proxy_upstream_errors_total {}", load(&self.upstream_errors));
-        header(&mut out, "egress_proxy_route_table_generation", "gauge", "Generation of the route table in force (1 = loaded at start).");
+        header(
+            &mut out,
+            "egress_proxy_body_bytes_total",
+            "counter",
+            "Body bytes relayed, by direction (in = from clients).",
+        );
+        let _ = writeln!(
+            out,
+            "egress_proxy_body_bytes_total{{direction=\"in\"}} {}",
+            load(&self.bytes_in)
+        );
+        let _ = writeln!(
+            out,
+            "egress_proxy_body_bytes_total{{direction=\"out\"}} {}",
+            load(&self.bytes_out)
+        );
+        header(
+            &mut out,
+            "egress_proxy_active_connections",
+            "gauge",
+            "Open client connections.",
+        );
+        let _ = writeln!(
+            out,
+            "egress_proxy_active_connections {}",
+            self.active_connections.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "egress_proxy_active_tunnels",
+            "gauge",
+            "Open CONNECT tunnels (intercepted or passthrough).",
+        );
+        let _ = writeln!(
+            out,
+            "egress_proxy_active_tunnels {}",
+            self.active_tunnels.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "egress_proxy_reloads_total",
+            "counter",
+            "Route table reloads by result.",
+        );
+        let _ = writeln!(
+            out,
+            "egress_proxy_reloads_total{{result=\"ok\"}} {}",
+            load(&self.reloads_ok)
+        );
+        let _ = writeln!(
+            out,
+            "egress_proxy_reloads_total{{result=\"error\"}} {}",
+            load(&self.reloads_error)
+        );
+        header(
+            &mut out,
+            "egress_proxy_upstream_errors_total",
+            "counter",
+            "Failures to reach an origin or the upstream proxy.",
+        );
+        let _ = writeln!(
+            out,
+            "egress_proxy_upstream_errors_total {}",
+            load(&self.upstream_errors)
+        );
+        header(
+            &mut out,
+            "egress_proxy_route_table_generation",
+            "gauge",
+            "Generation of the route table in force (1 = loaded at start).",
+        );
         let _ = writeln!(out, "egress_proxy_route_table_generation {}", s.generation);
-        header(&mut out, "egress_proxy_leaf_cache_size", "gauge", "Hosts with a cached leaf certificate.");
+        header(
+            &mut out,
+            "egress_proxy_leaf_cache_size",
+            "gauge",
+            "Hosts with a cached leaf certificate.",
+        );
         let _ = writeln!(out, "egress_proxy_leaf_cache_size {}", s.leaf_cache_size);
-        header(&mut out, "egress_proxy_leaf_cache_hits_total", "counter", "Leaf certificate cache hits.");
-        let _ = writeln!(out, "egress_proxy_leaf_cache_hits_total {}", s.leaf_cache_hits);
-        header(&mut out, "egress_proxy_leaf_cache_misses_total", "counter", "Leaf certificates minted.");
-        let _ = writeln!(out, "egress_proxy_leaf_cache_misses_total {}", s.leaf_cache_misses);
+        header(
+            &mut out,
+            "egress_proxy_leaf_cache_hits_total",
+            "counter",
+            "Leaf certificate cache hits.",
+        );
+        let _ = writeln!(
+            out,
+            "egress_proxy_leaf_cache_hits_total {}",
+            s.leaf_cache_hits
+        );
+        header(
+            &mut out,
+            "egress_proxy_leaf_cache_misses_total",
+            "counter",
+            "Leaf certificates minted.",
+        );
+        let _ = writeln!(
+            out,
+            "egress_proxy_leaf_cache_misses_total {}",
+            s.leaf_cache_misses
+        );
         out
     }
 }
@@ -138,7 +228,10 @@ mod tests {
             leaf_cache_hits: 5,
             leaf_cache_misses: 1,
         });
-        assert!(text.contains("egress_proxy_requests_total{decision=\"deny\",reason=\"no_route\"} 2\n"), "{text}");
+        assert!(
+            text.contains("egress_proxy_requests_total{decision=\"deny\",reason=\"no_route\"} 2\n"),
+            "{text}"
+        );
         assert!(text.contains("egress_proxy_reloads_total{result=\"error\"} 1\n"));
         assert!(text.contains("egress_proxy_active_connections 0\n"));
         assert!(text.contains("egress_proxy_body_bytes_total{direction=\"out\"} 4\n"));

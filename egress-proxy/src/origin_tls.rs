@@ -48,7 +48,10 @@ impl OriginTls {
         }
         let (_, ignored) = roots.add_parsable_certificates(native.certs);
         if ignored > 0 {
-            tracing::debug!(ignored, "system CA certificates rustls cannot use were skipped");
+            tracing::debug!(
+                ignored,
+                "system CA certificates rustls cannot use were skipped"
+            );
         }
         for path in extra {
             for cert in read_certs(path)? {

@@ -69,10 +69,19 @@ fn connect(shared: Arc<Shared>, client: SocketAddr, req: Request<Incoming>) -> P
     let start = Instant::now();
     let target = req.uri().authority().map(|a| a.as_str().to_string());
     let parsed = match &target {
-        Some(t) if req.uri().scheme().is_none() && req.uri().path_and_query().is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/") => {
+        Some(t)
+            if req.uri().scheme().is_none()
+                && req
+                    .uri()
+                    .path_and_query()
+                    .is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/") =>
+        {
             split_authority(t).map_err(|e| e.to_string())
         }
-        _ => Err(format!("CONNECT needs a host:port target (got `{}`)", req.uri())),
+        _ => Err(format!(
+            "CONNECT needs a host:port target (got `{}`)",
+            req.uri()
+        )),
     };
     let origin = match parsed {
         Ok((host, Some(port))) => Origin { host, port },

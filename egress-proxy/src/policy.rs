@@ -179,7 +179,12 @@ pub fn decide(facts: &RequestFacts<'_>, table: &RouteTable) -> Decision {
         );
     }
     let routes = &table.file.routes;
-    let candidates = candidates(routes, facts.host, facts.port, facts.scheme == UrlScheme::Https);
+    let candidates = candidates(
+        routes,
+        facts.host,
+        facts.port,
+        facts.scheme == UrlScheme::Https,
+    );
     if candidates.is_empty() {
         return deny(
             Reason::NoRoute,
@@ -212,7 +217,10 @@ pub fn decide(facts: &RequestFacts<'_>, table: &RouteTable) -> Decision {
             (Some(_), None) => None,
         }
     };
-    let best_len = candidates.iter().filter_map(|&i| coverage(&routes[i])).max();
+    let best_len = candidates
+        .iter()
+        .filter_map(|&i| coverage(&routes[i]))
+        .max();
     let Some(best_len) = best_len else {
         let first = candidates[0];
         let mut extended = routes[first].clone();
@@ -236,7 +244,10 @@ pub fn decide(facts: &RequestFacts<'_>, table: &RouteTable) -> Decision {
         .into_iter()
         .filter(|&i| coverage(&routes[i]) == Some(best_len))
         .collect();
-    if let Some(&route) = best.iter().find(|&&i| routes[i].allows_method(facts.method)) {
+    if let Some(&route) = best
+        .iter()
+        .find(|&&i| routes[i].allows_method(facts.method))
+    {
         return Decision::Allow { route };
     }
     let first = best[0];
@@ -376,7 +387,13 @@ routes:
         RouteTable::build(file, Path::new("routes.yaml"), 1, &|_| Some("t".into())).unwrap()
     }
 
-    fn facts<'a>(scheme: UrlScheme, host: &'a str, port: u16, method: &'a str, target: &'a str) -> RequestFacts<'a> {
+    fn facts<'a>(
+        scheme: UrlScheme,
+        host: &'a str,
+        port: u16,
+        method: &'a str,
+        target: &'a str,
+    ) -> RequestFacts<'a> {
         let (path, query) = match target.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (target, None),
@@ -392,7 +409,10 @@ routes:
     }
 
     fn https(host: &str, method: &str, target: &str) -> Decision {
-        decide(&facts(UrlScheme::Https, host, 443, method, target), &table())
+        decide(
+            &facts(UrlScheme::Https, host, 443, method, target),
+            &table(),
+        )
     }
 
     fn reason(d: &Decision) -> Reason {
@@ -411,14 +431,23 @@ routes:
 
     #[test]
     fn most_specific_host_then_longest_path_wins() {
-        assert_eq!(allowed_by(&https("api.github.com", "GET", "/repos/acme/x")), 0);
-        assert_eq!(allowed_by(&https("api.github.com", "GET", "/repos/acme/public/x")), 1);
+        assert_eq!(
+            allowed_by(&https("api.github.com", "GET", "/repos/acme/x")),
+            0
+        );
+        assert_eq!(
+            allowed_by(&https("api.github.com", "GET", "/repos/acme/public/x")),
+            1
+        );
         assert_eq!(allowed_by(&https("api.github.com", "GET", "/user")), 0);
         assert_eq!(allowed_by(&https("api.github.com", "GET", "/user/keys")), 0);
         assert_eq!(allowed_by(&https("gist.github.com", "GET", "/anything")), 2);
         assert_eq!(allowed_by(&https("a.b.github.com", "GET", "/")), 2);
         assert_eq!(allowed_by(&https("x.raw.github.com", "DELETE", "/")), 3);
-        assert_eq!(allowed_by(&https("intercepted.pinned.example.org", "GET", "/")), 8);
+        assert_eq!(
+            allowed_by(&https("intercepted.pinned.example.org", "GET", "/")),
+            8
+        );
     }
 
     #[test]
@@ -428,8 +457,14 @@ routes:
             reason(&https("api.github.com", "POST", "/repos/acme/public/x")),
             Reason::MethodNotAllowed
         );
-        assert_eq!(reason(&https("api.github.com", "DELETE", "/repos/acme/x")), Reason::MethodNotAllowed);
-        assert_eq!(reason(&https("gist.github.com", "POST", "/")), Reason::MethodNotAllowed);
+        assert_eq!(
+            reason(&https("api.github.com", "DELETE", "/repos/acme/x")),
+            Reason::MethodNotAllowed
+        );
+        assert_eq!(
+            reason(&https("gist.github.com", "POST", "/")),
+            Reason::MethodNotAllowed
+        );
     }
 
     #[test]
@@ -445,23 +480,38 @@ routes:
     #[test]
     fn exact_host_routes_do_not_fall_back_to_wildcards() {
         // api.github.com has exact routes, so *.github.com does not apply to it.
-        assert_eq!(reason(&https("api.github.com", "GET", "/orgs/evil")), Reason::PathNotAllowed);
-        assert_eq!(reason(&https("api.github.com", "GET", "/repos/acme-evil/x")), Reason::PathNotAllowed);
+        assert_eq!(
+            reason(&https("api.github.com", "GET", "/orgs/evil")),
+            Reason::PathNotAllowed
+        );
+        assert_eq!(
+            reason(&https("api.github.com", "GET", "/repos/acme-evil/x")),
+            Reason::PathNotAllowed
+        );
         assert_eq!(reason(&https("github.com", "GET", "/")), Reason::NoRoute);
-        assert_eq!(reason(&https("evilgithub.com", "GET", "/")), Reason::NoRoute);
+        assert_eq!(
+            reason(&https("evilgithub.com", "GET", "/")),
+            Reason::NoRoute
+        );
     }
 
     #[test]
     fn ports_and_schemes_must_match() {
         let t = table();
         let d = |scheme, host, port| reason(&decide(&facts(scheme, host, port, "GET", "/"), &t));
-        assert_eq!(d(UrlScheme::Https, "gist.github.com", 8443), Reason::NoRoute);
+        assert_eq!(
+            d(UrlScheme::Https, "gist.github.com", 8443),
+            Reason::NoRoute
+        );
         assert_eq!(d(UrlScheme::Http, "gist.github.com", 80), Reason::Allowed);
         assert_eq!(d(UrlScheme::Http, "gist.github.com", 443), Reason::NoRoute);
         assert_eq!(d(UrlScheme::Https, "local.test", 8443), Reason::Allowed);
         assert_eq!(d(UrlScheme::Https, "local.test", 443), Reason::NoRoute);
         assert_eq!(d(UrlScheme::Http, "plain.example.com", 80), Reason::Allowed);
-        assert_eq!(d(UrlScheme::Https, "plain.example.com", 443), Reason::NoRoute);
+        assert_eq!(
+            d(UrlScheme::Https, "plain.example.com", 443),
+            Reason::NoRoute
+        );
     }
 
     #[test]
@@ -476,19 +526,34 @@ routes:
             "/repos/acme/%",
         ] {
             let d = https("api.github.com", "GET", target);
-            let Decision::Deny(d) = d else { panic!("{target} allowed") };
-            assert_eq!((d.reason, d.status), (Reason::NonCanonicalPath, 400), "{target}");
+            let Decision::Deny(d) = d else {
+                panic!("{target} allowed")
+            };
+            assert_eq!(
+                (d.reason, d.status),
+                (Reason::NonCanonicalPath, 400),
+                "{target}"
+            );
         }
         // Hosts without path rules forward paths untouched.
         assert_eq!(allowed_by(&https("gist.github.com", "GET", "/a/../b")), 2);
         // Decoded matching: %61cme is acme.
-        assert_eq!(allowed_by(&https("api.github.com", "GET", "/repos/%61cme/x")), 0);
+        assert_eq!(
+            allowed_by(&https("api.github.com", "GET", "/repos/%61cme/x")),
+            0
+        );
     }
 
     #[test]
     fn queries_do_not_affect_path_matching() {
-        assert_eq!(allowed_by(&https("api.github.com", "GET", "/user?x=/repos/evil")), 0);
-        assert_eq!(reason(&https("api.github.com", "GET", "/orgs?p=/repos/acme/")), Reason::PathNotAllowed);
+        assert_eq!(
+            allowed_by(&https("api.github.com", "GET", "/user?x=/repos/evil")),
+            0
+        );
+        assert_eq!(
+            reason(&https("api.github.com", "GET", "/orgs?p=/repos/acme/")),
+            Reason::PathNotAllowed
+        );
     }
 
     #[test]
@@ -499,11 +564,19 @@ routes:
             "/nowhere/git-receive-pack",
         ] {
             for host in ["api.github.com", "gist.github.com", "unknown.example"] {
-                assert_eq!(reason(&https(host, "POST", target)), Reason::GitPushBlocked, "{host}{target}");
+                assert_eq!(
+                    reason(&https(host, "POST", target)),
+                    Reason::GitPushBlocked,
+                    "{host}{target}"
+                );
             }
         }
         assert_eq!(
-            allowed_by(&https("api.github.com", "GET", "/repos/acme/x.git/info/refs?service=git-upload-pack")),
+            allowed_by(&https(
+                "api.github.com",
+                "GET",
+                "/repos/acme/x.git/info/refs?service=git-upload-pack"
+            )),
             0
         );
     }
@@ -513,7 +586,10 @@ routes:
         let t = table();
         assert_eq!(passthrough_route(&t, "pinned.example.org", 443), Some(6));
         assert_eq!(passthrough_route(&t, "a.pinned.example.org", 443), Some(7));
-        assert_eq!(passthrough_route(&t, "intercepted.pinned.example.org", 443), None);
+        assert_eq!(
+            passthrough_route(&t, "intercepted.pinned.example.org", 443),
+            None
+        );
         assert_eq!(passthrough_route(&t, "pinned.example.org", 8443), None);
         assert_eq!(passthrough_route(&t, "api.github.com", 443), None);
     }
@@ -522,23 +598,43 @@ routes:
     fn denials_suggest_a_route_that_would_allow_the_request() {
         let t = table();
         let cases = [
-            facts(UrlScheme::Https, "new.example", 443, "GET", "/v1/x?key=secret"),
+            facts(
+                UrlScheme::Https,
+                "new.example",
+                443,
+                "GET",
+                "/v1/x?key=secret",
+            ),
             facts(UrlScheme::Https, "new.example", 8443, "POST", "/v1/x"),
             facts(UrlScheme::Http, "new.example", 80, "GET", "/"),
             facts(UrlScheme::Https, "api.github.com", 443, "GET", "/orgs/acme"),
-            facts(UrlScheme::Https, "api.github.com", 443, "DELETE", "/repos/acme/x"),
+            facts(
+                UrlScheme::Https,
+                "api.github.com",
+                443,
+                "DELETE",
+                "/repos/acme/x",
+            ),
         ];
         for f in cases {
-            let Decision::Deny(d) = decide(&f, &t) else { panic!() };
+            let Decision::Deny(d) = decide(&f, &t) else {
+                panic!()
+            };
             let mut routes = t.file.clone();
-            routes.routes.push(d.suggestion.clone().expect("suggestion"));
+            routes
+                .routes
+                .push(d.suggestion.clone().expect("suggestion"));
             if let Some(i) = d.route {
                 routes.routes.remove(i);
             }
             let yaml = routes.to_yaml();
-            let file = parse_routes(&yaml, &Source::named("s")).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            let file =
+                parse_routes(&yaml, &Source::named("s")).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
             let t2 = RouteTable::build(file, Path::new("s"), 2, &|_| Some("t".into())).unwrap();
-            assert!(matches!(decide(&f, &t2), Decision::Allow { .. }), "{f:?}\n{yaml}");
+            assert!(
+                matches!(decide(&f, &t2), Decision::Allow { .. }),
+                "{f:?}\n{yaml}"
+            );
         }
     }
 
@@ -546,7 +642,10 @@ routes:
     fn empty_table_denies_everything() {
         let t = RouteTable::empty();
         for (m, p) in [("GET", "/"), ("POST", "/x"), ("OPTIONS", "*")] {
-            assert_eq!(reason(&decide(&facts(UrlScheme::Https, "a.com", 443, m, p), &t)), Reason::NoRoute);
+            assert_eq!(
+                reason(&decide(&facts(UrlScheme::Https, "a.com", 443, m, p), &t)),
+                Reason::NoRoute
+            );
         }
     }
 
@@ -554,7 +653,11 @@ routes:
     fn reason_codes_are_stable_and_indexed() {
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);
-            assert!(r.code().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(
+                r.code()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+            );
         }
     }
 }

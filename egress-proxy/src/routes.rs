@@ -237,7 +237,11 @@ fn validate_route(raw: RawRoute, source: &Source, errors: &mut Vec<ConfigError>)
     };
     let tls = raw.tls.as_ref().map(|t| t.value).unwrap_or_default();
     if tls == TlsMode::Passthrough {
-        let at = raw.tls.as_ref().map(Pos::of_spanned).unwrap_or(Pos::of_spanned(&raw.host));
+        let at = raw
+            .tls
+            .as_ref()
+            .map(Pos::of_spanned)
+            .unwrap_or(Pos::of_spanned(&raw.host));
         for (present, what) in [
             (raw.paths.is_some(), "paths"),
             (raw.methods.is_some(), "methods"),
@@ -254,9 +258,7 @@ fn validate_route(raw: RawRoute, source: &Source, errors: &mut Vec<ConfigError>)
             }
         }
     }
-    let paths = raw
-        .paths
-        .map(|paths| validate_paths(paths, source, errors));
+    let paths = raw.paths.map(|paths| validate_paths(paths, source, errors));
     let methods = raw
         .methods
         .map(|methods| validate_methods(methods, source, errors));
@@ -292,11 +294,17 @@ fn validate_paths(
             Ok(decoded) if !p.value.contains('?') => out.push(decoded),
             Ok(_) => errors.push(source.error_at(
                 Pos::of_spanned(&p),
-                format!("paths: `{}` contains `?`; paths match without the query string", p.value),
+                format!(
+                    "paths: `{}` contains `?`; paths match without the query string",
+                    p.value
+                ),
             )),
             Err(problem) => errors.push(source.error_at(
                 Pos::of_spanned(&p),
-                format!("paths: `{}` is not canonical: {problem}", p.value.escape_default()),
+                format!(
+                    "paths: `{}` is not canonical: {problem}",
+                    p.value.escape_default()
+                ),
             )),
         }
     }
@@ -320,7 +328,10 @@ fn validate_methods(
         if upper.is_empty() || upper.len() > 32 || !upper.bytes().all(is_token_byte) {
             errors.push(source.error_at(
                 Pos::of_spanned(&m),
-                format!("methods: `{}` is not an HTTP method name", m.value.escape_default()),
+                format!(
+                    "methods: `{}` is not an HTTP method name",
+                    m.value.escape_default()
+                ),
             ));
         } else if upper == "CONNECT" {
             errors.push(source.error_at(
@@ -377,7 +388,10 @@ fn validate_auth(
             if name.is_empty() || !name.bytes().all(is_token_byte) {
                 errors.push(source.error_at(
                     Pos::of_spanned(&h),
-                    format!("auth.header: `{}` is not a valid header name", h.value.escape_default()),
+                    format!(
+                        "auth.header: `{}` is not a valid header name",
+                        h.value.escape_default()
+                    ),
                 ));
             } else if RESERVED_HEADERS.contains(&name.as_str()) {
                 errors.push(source.error_at(
@@ -415,10 +429,9 @@ fn validate_auth(
         }
         (None, Some(file)) => {
             if file.value.is_empty() || file.value.contains('\0') {
-                errors.push(source.error_at(
-                    Pos::of_spanned(&file),
-                    "auth.token_file: must be a path",
-                ));
+                errors.push(
+                    source.error_at(Pos::of_spanned(&file), "auth.token_file: must be a path"),
+                );
             }
             Some(TokenSource::File(PathBuf::from(file.value)))
         }
@@ -531,9 +544,15 @@ routes:
         assert_eq!(f.routes.len(), 3);
         let r = &f.routes[0];
         assert_eq!(r.host, HostPattern::Exact("api.github.com".into()));
-        assert_eq!(r.methods.as_deref(), Some(&["GET".to_string(), "POST".to_string()][..]));
+        assert_eq!(
+            r.methods.as_deref(),
+            Some(&["GET".to_string(), "POST".to_string()][..])
+        );
         assert_eq!(r.line, 3);
-        assert_eq!(f.routes[1].auth.as_ref().unwrap().header_name(), "x-api-key");
+        assert_eq!(
+            f.routes[1].auth.as_ref().unwrap().header_name(),
+            "x-api-key"
+        );
         assert_eq!(f.routes[2].tls, TlsMode::Passthrough);
     }
 
@@ -546,33 +565,102 @@ routes:
     fn malformed_files_name_line_and_column() {
         let cases: &[(&str, &str)] = &[
             ("", "routes.yaml"),
-            ("routes:\n  - host: a.com\n    auth: {}\n", "routes.yaml:3:11: auth: `{}` is not allowed"),
-            ("routes:\n  - host: a.com\n    tls: passthrough\n    paths: [/a]\n", "routes.yaml:3:10: tls: passthrough"),
-            ("routes:\n  - host: a.com\n    paths: [/a/../b]\n", "routes.yaml:3:13: paths: `/a/../b` is not canonical"),
-            ("routes:\n  - host: a.com\n    paths: [a]\n", "not canonical: path does not start"),
-            ("routes:\n  - host: a.com\n    paths: []\n", "routes.yaml:3:12: paths: an empty list"),
-            ("routes:\n  - host: a.com\n    paths: [\"/a?b=1\"]\n", "contains `?`"),
-            ("routes:\n  - host: a..com\n", "routes.yaml:2:11: host: invalid host"),
+            (
+                "routes:\n  - host: a.com\n    auth: {}\n",
+                "routes.yaml:3:11: auth: `{}` is not allowed",
+            ),
+            (
+                "routes:\n  - host: a.com\n    tls: passthrough\n    paths: [/a]\n",
+                "routes.yaml:3:10: tls: passthrough",
+            ),
+            (
+                "routes:\n  - host: a.com\n    paths: [/a/../b]\n",
+                "routes.yaml:3:13: paths: `/a/../b` is not canonical",
+            ),
+            (
+                "routes:\n  - host: a.com\n    paths: [a]\n",
+                "not canonical: path does not start",
+            ),
+            (
+                "routes:\n  - host: a.com\n    paths: []\n",
+                "routes.yaml:3:12: paths: an empty list",
+            ),
+            (
+                "routes:\n  - host: a.com\n    paths: [\"/a?b=1\"]\n",
+                "contains `?`",
+            ),
+            (
+                "routes:\n  - host: a..com\n",
+                "routes.yaml:2:11: host: invalid host",
+            ),
             ("routes:\n  - host: '*'\n", "bare `*`"),
-            ("routes:\n  - host: a.com\n    port: 0\n", "routes.yaml:3:11: port: must be 1-65535"),
-            ("routes:\n  - host: a.com\n    port: 70000\n", "routes.yaml:3:11"),
-            ("routes:\n  - host: a.com\n    methods: [CONNECT]\n", "CONNECT is how clients"),
-            ("routes:\n  - host: a.com\n    methods: [\"GE T\"]\n", "not an HTTP method"),
-            ("routes:\n  - host: a.com\n    auth: {scheme: bearer}\n", "needs `token_env"),
-            ("routes:\n  - host: a.com\n    auth: {token_env: X}\n", "`scheme` is required"),
-            ("routes:\n  - host: a.com\n    auth: {scheme: header, token_env: X}\n", "needs `header:"),
-            ("routes:\n  - host: a.com\n    auth: {scheme: bearer, header: x, token_env: X}\n", "only allowed with `scheme: header`"),
-            ("routes:\n  - host: a.com\n    auth: {scheme: header, header: Host, token_env: X}\n", "managed by the proxy"),
-            ("routes:\n  - host: a.com\n    auth: {scheme: bearer, token_env: X, token_file: /y}\n", "exactly one of"),
-            ("routes:\n  - host: a.com\n    auth: {scheme: bearer, token_env: 'A-B'}\n", "not an environment variable"),
-            ("routes:\n  - host: a.com\n    auth: {scheme: bearr, token_env: X}\n", "did you mean `bearer`?"),
-            ("routes:\n  - host: a.com\n    tokn_env: X\n", "unknown key `tokn_env`"),
+            (
+                "routes:\n  - host: a.com\n    port: 0\n",
+                "routes.yaml:3:11: port: must be 1-65535",
+            ),
+            (
+                "routes:\n  - host: a.com\n    port: 70000\n",
+                "routes.yaml:3:11",
+            ),
+            (
+                "routes:\n  - host: a.com\n    methods: [CONNECT]\n",
+                "CONNECT is how clients",
+            ),
+            (
+                "routes:\n  - host: a.com\n    methods: [\"GE T\"]\n",
+                "not an HTTP method",
+            ),
+            (
+                "routes:\n  - host: a.com\n    auth: {scheme: bearer}\n",
+                "needs `token_env",
+            ),
+            (
+                "routes:\n  - host: a.com\n    auth: {token_env: X}\n",
+                "`scheme` is required",
+            ),
+            (
+                "routes:\n  - host: a.com\n    auth: {scheme: header, token_env: X}\n",
+                "needs `header:",
+            ),
+            (
+                "routes:\n  - host: a.com\n    auth: {scheme: bearer, header: x, token_env: X}\n",
+                "only allowed with `scheme: header`",
+            ),
+            (
+                "routes:\n  - host: a.com\n    auth: {scheme: header, header: Host, token_env: X}\n",
+                "managed by the proxy",
+            ),
+            (
+                "routes:\n  - host: a.com\n    auth: {scheme: bearer, token_env: X, token_file: /y}\n",
+                "exactly one of",
+            ),
+            (
+                "routes:\n  - host: a.com\n    auth: {scheme: bearer, token_env: 'A-B'}\n",
+                "not an environment variable",
+            ),
+            (
+                "routes:\n  - host: a.com\n    auth: {scheme: bearr, token_env: X}\n",
+                "did you mean `bearer`?",
+            ),
+            (
+                "routes:\n  - host: a.com\n    tokn_env: X\n",
+                "unknown key `tokn_env`",
+            ),
             ("routes:\n  - hots: a.com\n", "did you mean `host`?"),
-            ("routes:\n  - host: a.com\n  - host: a.com\n    tls: passthrough\n", "routes.yaml:3:1: route for a.com conflicts with line 2"),
-            ("routes:\n  - host: a.com\n    auth: {scheme: bearer, token_env: A}\n  - host: A.com.\n    auth: {scheme: bearer, token_env: B}\n", "duplicates line 2"),
+            (
+                "routes:\n  - host: a.com\n  - host: a.com\n    tls: passthrough\n",
+                "routes.yaml:3:1: route for a.com conflicts with line 2",
+            ),
+            (
+                "routes:\n  - host: a.com\n    auth: {scheme: bearer, token_env: A}\n  - host: A.com.\n    auth: {scheme: bearer, token_env: B}\n",
+                "duplicates line 2",
+            ),
             ("routes:\n  - host: [a.com]\n", "routes.yaml:2:"),
             ("route: []\n", "did you mean `routes`?"),
-            ("routes:\n  - host: a.com\n  - host: a.com\n    port: 443\n    tls: passthrough\n", "conflicts with line 2"),
+            (
+                "routes:\n  - host: a.com\n  - host: a.com\n    port: 443\n    tls: passthrough\n",
+                "conflicts with line 2",
+            ),
         ];
         for (text, want) in cases {
             let e = parse(text).expect_err(text);

@@ -37,7 +37,10 @@ mod tests {
     #[test]
     fn never_formats_its_value() {
         let s = Secret::new("hunter2".to_string());
-        assert_eq!(format!("{s} {s:?} {s:#?}"), "[redacted] [redacted] [redacted]");
+        assert_eq!(
+            format!("{s} {s:?} {s:#?}"),
+            "[redacted] [redacted] [redacted]"
+        );
         assert_eq!(s.expose(), "hunter2");
     }
 }

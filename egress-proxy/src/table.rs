@@ -64,10 +64,9 @@ impl RouteTable {
                 Some(auth) => match credential(auth, path, env) {
                     Ok(c) => Some(c),
                     Err(message) => {
-                        errors.push(source.error_at(
-                            at,
-                            format!("route for {}: {message}", route.host),
-                        ));
+                        errors.push(
+                            source.error_at(at, format!("route for {}: {message}", route.host)),
+                        );
                         None
                     }
                 },
@@ -164,8 +163,10 @@ mod tests {
 
     fn table(yaml: &str, env: &[(&str, &str)]) -> Result<RouteTable, String> {
         let file = parse_routes(yaml, &Source::named("routes.yaml")).map_err(|e| e.to_string())?;
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         RouteTable::build(file, Path::new("/etc/routes.yaml"), 1, &|n| {
             env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
         })
@@ -187,28 +188,67 @@ mod tests {
             &[("A", "tok123\n"), ("B", "user:pw")],
         )
         .unwrap();
-        assert_eq!(value(&t, 0), ("authorization".into(), "Bearer tok123".into()));
-        assert_eq!(value(&t, 1), ("authorization".into(), "token tok123".into()));
-        assert_eq!(value(&t, 2), ("authorization".into(), "Basic dXNlcjpwdw==".into()));
+        assert_eq!(
+            value(&t, 0),
+            ("authorization".into(), "Bearer tok123".into())
+        );
+        assert_eq!(
+            value(&t, 1),
+            ("authorization".into(), "token tok123".into())
+        );
+        assert_eq!(
+            value(&t, 2),
+            ("authorization".into(), "Basic dXNlcjpwdw==".into())
+        );
         assert_eq!(value(&t, 3), ("x-api-key".into(), "tok123".into()));
         assert!(t.credentials[4].is_none());
-        assert!(t.credentials[0].as_ref().unwrap().value.expose().is_sensitive());
+        assert!(
+            t.credentials[0]
+                .as_ref()
+                .unwrap()
+                .value
+                .expose()
+                .is_sensitive()
+        );
     }
 
     #[test]
     fn missing_or_bad_tokens_fail_without_showing_them() {
         let cases = [
-            ("auth: {scheme: bearer, token_env: NOPE}", vec![], "NOPE is not set"),
-            ("auth: {scheme: bearer, token_env: A}", vec![("A", "")], "is empty"),
-            ("auth: {scheme: bearer, token_env: A}", vec![("A", "sec\nret")], "not allowed in an HTTP header"),
-            ("auth: {scheme: basic, token_env: A}", vec![("A", "secret")], "has no `:`"),
-            ("auth: {scheme: bearer, token_file: missing-token}", vec![], "cannot read /etc/missing-token"),
+            (
+                "auth: {scheme: bearer, token_env: NOPE}",
+                vec![],
+                "NOPE is not set",
+            ),
+            (
+                "auth: {scheme: bearer, token_env: A}",
+                vec![("A", "")],
+                "is empty",
+            ),
+            (
+                "auth: {scheme: bearer, token_env: A}",
+                vec![("A", "sec\nret")],
+                "not allowed in an HTTP header",
+            ),
+            (
+                "auth: {scheme: basic, token_env: A}",
+                vec![("A", "secret")],
+                "has no `:`",
+            ),
+            (
+                "auth: {scheme: bearer, token_file: missing-token}",
+                vec![],
+                "cannot read /etc/missing-token",
+            ),
         ];
         for (auth, env, want) in cases {
             let yaml = format!("routes:\n  - host: a.com\n    {auth}\n");
             let e = table(&yaml, &env).unwrap_err();
             assert!(e.contains(want), "{e}");
-            assert!(e.starts_with("/etc/routes.yaml:2:1: route for a.com"), "{e}");
+            assert!(
+                e.starts_with("/etc/routes.yaml:2:1: route for a.com"),
+                "{e}"
+            );
             assert!(!e.contains("secret") && !e.contains("sec\n"), "{e}");
         }
     }

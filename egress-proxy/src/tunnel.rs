@@ -43,7 +43,9 @@ pub async fn run(
     let _gauge = gauge_shared.metrics.tunnel();
     let mut io = TokioIo::new(upgraded);
     let mut first = [0u8; 1];
-    let n = match tokio::time::timeout(shared.limits.client_header_timeout, io.read(&mut first)).await {
+    let n = match tokio::time::timeout(shared.limits.client_header_timeout, io.read(&mut first))
+        .await
+    {
         Ok(Ok(n)) => n,
         Ok(Err(e)) => {
             tracing::debug!(%client, error = %e, "tunnel closed before its first byte");
@@ -80,7 +82,12 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let handshake_timeout = shared.limits.handshake_timeout;
-    let start = match tokio::time::timeout(handshake_timeout, LazyConfigAcceptor::new(Acceptor::default(), io)).await {
+    let start = match tokio::time::timeout(
+        handshake_timeout,
+        LazyConfigAcceptor::new(Acceptor::default(), io),
+    )
+    .await
+    {
         Ok(Ok(start)) => start,
         Ok(Err(e)) => {
             tracing::debug!(%client, host = %origin.host, error = %e, "client TLS handshake failed");
@@ -173,7 +180,16 @@ async fn splice<IO>(
             }
         }
     }
-    let mut record = AuditRecord::new(client, "CONNECT", if tls { UrlScheme::Https } else { UrlScheme::Http }, "");
+    let mut record = AuditRecord::new(
+        client,
+        "CONNECT",
+        if tls {
+            UrlScheme::Https
+        } else {
+            UrlScheme::Http
+        },
+        "",
+    );
     record.host.clone_from(&origin.host);
     record.port = origin.port;
     record.route = Some(RouteRef::from(&shared.table.load().file.routes[route]));

@@ -44,18 +44,28 @@ impl ProxyAddr {
         };
         let rest = match url.split_once("://") {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-            Some(_) => return Err(err("is not supported: only http:// upstream proxies are (the tunnel inside is still TLS end to end)")),
+            Some(_) => {
+                return Err(err(
+                    "is not supported: only http:// upstream proxies are (the tunnel inside is still TLS end to end)",
+                ));
+            }
             None => url,
         };
         let rest = rest.trim_end_matches('/');
         if rest.contains('@') {
-            return Err(err("carries credentials, which are not supported for the upstream proxy"));
+            return Err(err(
+                "carries credentials, which are not supported for the upstream proxy",
+            ));
         }
         if rest.contains('/') || rest.contains('?') {
             return Err(err("has a path; give only http://host:port"));
         }
-        let (host, port) = crate::host::split_authority(rest).map_err(|_| err("is not host:port"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let (host, port) =
+            crate::host::split_authority(rest).map_err(|_| err("is not host:port"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         Ok(ProxyAddr {
             host,
             port: port.unwrap_or(80),
@@ -99,7 +109,11 @@ impl Upstream {
                 v.split(',')
                     .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
                     .map(|e| match e.rsplit_once(':') {
-                        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h.to_string(),
+                        Some((h, p))
+                            if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') =>
+                        {
+                            h.to_string()
+                        }
                         _ => e,
                     })
                     .filter(|e| !e.is_empty())
@@ -115,7 +129,11 @@ impl Upstream {
 
     /// The proxy for a connection to `host` (normalized); `tls` for https and tunnels.
     pub fn proxy_for(&self, tls: bool, host: &str) -> Option<&ProxyAddr> {
-        let proxy = if tls { self.https.as_ref() } else { self.http.as_ref() }?;
+        let proxy = if tls {
+            self.https.as_ref()
+        } else {
+            self.http.as_ref()
+        }?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let bypass = self.no_proxy.iter().any(|e| {
             e == "*"
@@ -133,8 +151,11 @@ impl Upstream {
             (None, None) => "direct".to_string(),
             (https, http) => format!(
                 "https via {}, http via {}{}",
-                https.as_ref().map_or("direct".to_string(), |p| p.to_string()),
-                http.as_ref().map_or("direct".to_string(), |p| p.to_string()),
+                https
+                    .as_ref()
+                    .map_or("direct".to_string(), |p| p.to_string()),
+                http.as_ref()
+                    .map_or("direct".to_string(), |p| p.to_string()),
                 if self.no_proxy.is_empty() {
                     String::new()
                 } else {
@@ -150,8 +171,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Upstream {
-        let pairs: Vec<(String, String)> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Upstream::from_env(&|n| pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())).unwrap()
     }
 
@@ -159,12 +182,25 @@ mod tests {
     fn proxy_urls_parse_strictly() {
         assert_eq!(
             ProxyAddr::parse("x", "http://pipelock:8888/").unwrap(),
-            ProxyAddr { host: "pipelock".into(), port: 8888 }
+            ProxyAddr {
+                host: "pipelock".into(),
+                port: 8888
+            }
         );
         assert_eq!(ProxyAddr::parse("x", "127.0.0.1:3128").unwrap().port, 3128);
-        assert_eq!(ProxyAddr::parse("x", "http://[::1]:3128").unwrap().host, "::1");
+        assert_eq!(
+            ProxyAddr::parse("x", "http://[::1]:3128").unwrap().host,
+            "::1"
+        );
         assert_eq!(ProxyAddr::parse("x", "http://p").unwrap().port, 80);
-        for bad in ["https://p:1", "socks5://p:1", "http://u:pw@p:1", "http://p:1/x", "http://p:x", ""] {
+        for bad in [
+            "https://p:1",
+            "socks5://p:1",
+            "http://u:pw@p:1",
+            "http://p:1/x",
+            "http://p:x",
+            "",
+        ] {
             assert!(ProxyAddr::parse("x", bad).is_err(), "{bad}");
         }
     }
@@ -174,7 +210,10 @@ mod tests {
         let u = env(&[
             ("HTTPS_PROXY", "http://s:1"),
             ("http_proxy", "http://h:2"),
-            ("NO_PROXY", "internal.example, .corp.example,localhost:8080,[::1]"),
+            (
+                "NO_PROXY",
+                "internal.example, .corp.example,localhost:8080,[::1]",
+            ),
         ]);
         assert_eq!(u.proxy_for(true, "api.github.com").unwrap().host, "s");
         assert_eq!(u.proxy_for(false, "api.github.com").unwrap().host, "h");
@@ -184,9 +223,16 @@ mod tests {
         assert!(u.proxy_for(true, "corp.example").is_none());
         assert!(u.proxy_for(true, "localhost").is_none());
         assert!(u.proxy_for(true, "[::1]").is_none());
-        assert!(env(&[("HTTPS_PROXY", "http://s:1"), ("no_proxy", "*")]).proxy_for(true, "a.com").is_none());
+        assert!(
+            env(&[("HTTPS_PROXY", "http://s:1"), ("no_proxy", "*")])
+                .proxy_for(true, "a.com")
+                .is_none()
+        );
         assert!(env(&[]).proxy_for(true, "a.com").is_none());
-        assert!(Upstream::from_env(&|n| (n == "HTTPS_PROXY").then(|| "https://x:1".to_string())).is_err());
+        assert!(
+            Upstream::from_env(&|n| (n == "HTTPS_PROXY").then(|| "https://x:1".to_string()))
+                .is_err()
+        );
     }
 
     #[test]

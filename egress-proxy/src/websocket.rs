@@ -46,7 +46,8 @@ pub async fn forward(
             Err(e) => return fail(record, StatusCode::BAD_GATEWAY, &e.to_string()),
         },
     };
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    {
         Ok(pair) => pair,
         Err(e) => return fail(record, StatusCode::BAD_GATEWAY, &error_chain(&e)),
     };
@@ -73,7 +74,13 @@ pub async fn forward(
     let mut response = match sent {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return fail(record, StatusCode::BAD_GATEWAY, &error_chain(&e)),
-        Err(_) => return fail(record, StatusCode::GATEWAY_TIMEOUT, "no response headers in time"),
+        Err(_) => {
+            return fail(
+                record,
+                StatusCode::GATEWAY_TIMEOUT,
+                "no response headers in time",
+            );
+        }
     };
     record.set_reason(Reason::Allowed);
     shared.metrics.request(Reason::Allowed);

@@ -29,19 +29,37 @@ fn every_path_goes_through_the_upstream_proxy() {
     );
 
     // Intercepted: the proxy verifies mitmdump's certificate via --trust-ca.
-    let out = curl_via(&proxy.url(), &proxy.ca_cert, &[&format!("https://localhost:{}/echo", origin.tls_port)]);
+    let out = curl_via(
+        &proxy.url(),
+        &proxy.ca_cert,
+        &[&format!("https://localhost:{}/echo", origin.tls_port)],
+    );
     assert_eq!(out.status, 200, "{out:?}");
-    assert!(out.body.contains(&format!("authorization=[Bearer {TOKEN}]")), "{}", out.body);
+    assert!(
+        out.body
+            .contains(&format!("authorization=[Bearer {TOKEN}]")),
+        "{}",
+        out.body
+    );
 
     // Passthrough: bytes are spliced through mitmdump, so the client sees mitmdump's certificate.
     let url = format!("https://127.0.0.1:{}/passthrough", origin.tls_port);
     let out = curl(&["--proxy", &proxy.url(), "--cacert", &trust, &url]);
     assert_eq!(out.status, 200, "{out:?}");
-    assert!(out.body.contains("origin path=/passthrough"), "{}", out.body);
+    assert!(
+        out.body.contains("origin path=/passthrough"),
+        "{}",
+        out.body
+    );
 
     // WebSocket upgrade through mitmdump.
     let client = ws_client(&proxy);
-    let (head, echoed) = client.exchange("localhost", origin.tls_port, "/ws/chat", b"ping via upstream");
+    let (head, echoed) = client.exchange(
+        "localhost",
+        origin.tls_port,
+        "/ws/chat",
+        b"ping via upstream",
+    );
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert_eq!(echoed, b"ping via upstream");
 
@@ -50,7 +68,12 @@ fn every_path_goes_through_the_upstream_proxy() {
     assert!(flows.contains("/passthrough"), "{flows}");
     assert!(flows.contains("/ws/chat"), "{flows}");
     let lines = proxy.wait_audit(3);
-    assert!(lines.iter().any(|l| l.contains("\"reason\":\"passthrough\"")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"reason\":\"passthrough\"")),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -58,7 +81,10 @@ fn the_flag_overrides_the_environment_and_failures_are_502() {
     let dir = tempfile::tempdir().unwrap();
     let origin = NginxOrigin::start(&dir.path().join("origin"), None);
     let mitm = Mitmdump::start(&dir.path().join("mitm"), &origin.ca_cert);
-    let routes = format!("routes:\n  - host: localhost\n    port: {}\n", origin.tls_port);
+    let routes = format!(
+        "routes:\n  - host: localhost\n    port: {}\n",
+        origin.tls_port
+    );
     let trust = mitm.ca_cert.to_string_lossy().into_owned();
     let dead = format!("http://127.0.0.1:{}", bottle_tests::net::free_port());
     let mitm_url = mitm.url();
@@ -69,12 +95,26 @@ fn the_flag_overrides_the_environment_and_failures_are_502() {
         &[("HTTPS_PROXY", dead.as_str())],
         &["--trust-ca", &trust, "--upstream-proxy", &mitm_url],
     );
-    let out = curl_via(&proxy.url(), &proxy.ca_cert, &[&format!("https://localhost:{}/x", origin.tls_port)]);
+    let out = curl_via(
+        &proxy.url(),
+        &proxy.ca_cert,
+        &[&format!("https://localhost:{}/x", origin.tls_port)],
+    );
     assert_eq!(out.status, 200, "{out:?}");
     assert!(wait_for_flows(&mitm, 1).contains("/x"));
     // Without trusting mitmdump's CA, the proxy refuses its certificate: 502, audited.
-    let proxy2 = EgressProxy::start(&bin(), &dir.path().join("proxy2"), &routes, &[], &["--upstream-proxy", &mitm_url]);
-    let out = curl_via(&proxy2.url(), &proxy2.ca_cert, &[&format!("https://localhost:{}/x", origin.tls_port)]);
+    let proxy2 = EgressProxy::start(
+        &bin(),
+        &dir.path().join("proxy2"),
+        &routes,
+        &[],
+        &["--upstream-proxy", &mitm_url],
+    );
+    let out = curl_via(
+        &proxy2.url(),
+        &proxy2.ca_cert,
+        &[&format!("https://localhost:{}/x", origin.tls_port)],
+    );
     assert_eq!(out.status, 502, "{out:?}");
     assert!(out.body.contains("upstream_error"), "{}", out.body);
 }
@@ -83,7 +123,11 @@ fn wait_for_flows(mitm: &Mitmdump, n: usize) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let flows = mitm.flows();
-        if flows.lines().filter(|l| l.contains("HTTP") || l.contains(" << ")).count() >= n
+        if flows
+            .lines()
+            .filter(|l| l.contains("HTTP") || l.contains(" << "))
+            .count()
+            >= n
             || std::time::Instant::now() > deadline
         {
             return flows;

@@ -32,21 +32,42 @@ fn check_validates_with_located_errors() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.yaml");
     std::fs::write(&good, "routes:\n  - host: a.com\n    auth: {scheme: bearer, token_env: T}\n  - host: b.com\n    tls: passthrough\n").unwrap();
-    let out = Command::new(bin()).arg("check").arg(&good).output().unwrap();
+    let out = Command::new(bin())
+        .arg("check")
+        .arg(&good)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("ok: 2 routes (1 intercepted, 1 passthrough, 1 with credentials)"), "{stdout}");
+    assert!(
+        stdout.contains("ok: 2 routes (1 intercepted, 1 passthrough, 1 with credentials)"),
+        "{stdout}"
+    );
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, "routes:\n  - host: a.com\n    paths: [/a/../b]\n  - host: b..com\n").unwrap();
+    std::fs::write(
+        &bad,
+        "routes:\n  - host: a.com\n    paths: [/a/../b]\n  - host: b..com\n",
+    )
+    .unwrap();
     let out = Command::new(bin()).arg("check").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{}:3:13: paths", bad.display())), "{stderr}");
-    assert!(stderr.contains(&format!("{}:4:11: host", bad.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:13: paths", bad.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{}:4:11: host", bad.display())),
+        "{stderr}"
+    );
     std::fs::write(&bad, "routes:\n  - hots: b.com\n").unwrap();
     let out = Command::new(bin()).arg("check").arg(&bad).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `host`?"));
-    let out = Command::new(bin()).arg("check").arg(dir.path().join("missing.yaml")).output().unwrap();
+    let out = Command::new(bin())
+        .arg("check")
+        .arg(dir.path().join("missing.yaml"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml"));
 }
@@ -55,23 +76,49 @@ fn check_validates_with_located_errors() {
 fn ca_init_writes_a_private_key_and_never_overwrites() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(bin()).args(["ca", "init", "--out"]).arg(dir.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mode = std::fs::metadata(dir.path().join("ca-key.pem")).unwrap().permissions().mode();
+    let out = Command::new(bin())
+        .args(["ca", "init", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(dir.path().join("ca-key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let before = std::fs::read(dir.path().join("ca-key.pem")).unwrap();
-    let out = Command::new(bin()).args(["ca", "init", "--out"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(bin())
+        .args(["ca", "init", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
-    assert_eq!(std::fs::read(dir.path().join("ca-key.pem")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(dir.path().join("ca-key.pem")).unwrap(),
+        before
+    );
 }
 
 #[test]
 fn every_subcommand_has_help() {
-    for args in [&["--help"][..], &["run", "--help"], &["ca", "init", "--help"], &["check", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["ca", "init", "--help"],
+        &["check", "--help"],
+    ] {
         let out = Command::new(bin()).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
     }
 }
 
@@ -79,9 +126,17 @@ fn every_subcommand_has_help() {
 fn startup_fails_clearly_on_a_missing_token() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca");
-    Command::new(bin()).args(["ca", "init", "--out"]).arg(&ca).output().unwrap();
+    Command::new(bin())
+        .args(["ca", "init", "--out"])
+        .arg(&ca)
+        .output()
+        .unwrap();
     let routes = dir.path().join("routes.yaml");
-    std::fs::write(&routes, "routes:\n  - host: a.com\n    auth: {scheme: bearer, token_env: NOT_SET_ANYWHERE}\n").unwrap();
+    std::fs::write(
+        &routes,
+        "routes:\n  - host: a.com\n    auth: {scheme: bearer, token_env: NOT_SET_ANYWHERE}\n",
+    )
+    .unwrap();
     let out = Command::new(bin())
         .args(["run", "--listen", "127.0.0.1:0", "--routes"])
         .arg(&routes)
@@ -94,7 +149,10 @@ fn startup_fails_clearly_on_a_missing_token() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{}:2:1", routes.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:2:1", routes.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("NOT_SET_ANYWHERE is not set"), "{stderr}");
 }
 
@@ -105,28 +163,58 @@ fn sighup_reloads_routes_and_token_files_and_survives_bad_files() {
     std::fs::write(&token_file, "first-token\n").unwrap();
     let tf = token_file.display().to_string();
     let mut s = Setup::with(
-        |tls, _| format!("routes:\n  - host: localhost\n    port: {tls}\n    paths: [/echo]\n    auth: {{scheme: token, token_file: {tf}}}\n"),
+        |tls, _| {
+            format!(
+                "routes:\n  - host: localhost\n    port: {tls}\n    paths: [/echo]\n    auth: {{scheme: token, token_file: {tf}}}\n"
+            )
+        },
         &[],
         &[],
     );
     let hup = || s.proxy.child.signal(libc::SIGHUP);
     let out = s.curl(&[&s.https("/echo")]);
-    assert!(out.body.contains("authorization=[token first-token]"), "{}", out.body);
+    assert!(
+        out.body.contains("authorization=[token first-token]"),
+        "{}",
+        out.body
+    );
 
     // A changed token file is picked up on reload.
     std::fs::write(&token_file, "second-token\n").unwrap();
     hup();
-    wait_for("reload ok", || metric(s.proxy.addr, "egress_proxy_reloads_total{result=\"ok\"}") == "1");
+    wait_for("reload ok", || {
+        metric(s.proxy.addr, "egress_proxy_reloads_total{result=\"ok\"}") == "1"
+    });
     let out = s.curl(&[&s.https("/echo")]);
-    assert!(out.body.contains("authorization=[token second-token]"), "{}", out.body);
-    assert_eq!(metric(s.proxy.addr, "egress_proxy_route_table_generation"), "2");
+    assert!(
+        out.body.contains("authorization=[token second-token]"),
+        "{}",
+        out.body
+    );
+    assert_eq!(
+        metric(s.proxy.addr, "egress_proxy_route_table_generation"),
+        "2"
+    );
 
     // An invalid file is reported with its position and changes nothing.
     let valid = std::fs::read_to_string(&s.proxy.routes).unwrap();
-    std::fs::write(&s.proxy.routes, "routes:\n  - host: localhost\n    paths: [/a/../b]\n").unwrap();
+    std::fs::write(
+        &s.proxy.routes,
+        "routes:\n  - host: localhost\n    paths: [/a/../b]\n",
+    )
+    .unwrap();
     hup();
-    wait_for("reload error", || metric(s.proxy.addr, "egress_proxy_reloads_total{result=\"error\"}") == "1");
-    assert!(s.proxy.child.stderr().contains(&format!("{}:3:13", s.proxy.routes.display())), "{}", s.proxy.child.stderr());
+    wait_for("reload error", || {
+        metric(s.proxy.addr, "egress_proxy_reloads_total{result=\"error\"}") == "1"
+    });
+    assert!(
+        s.proxy
+            .child
+            .stderr()
+            .contains(&format!("{}:3:13", s.proxy.routes.display())),
+        "{}",
+        s.proxy.child.stderr()
+    );
     let out = s.curl(&[&s.https("/echo")]);
     assert_eq!(out.status, 200);
     assert!(out.body.contains("second-token"));
@@ -135,7 +223,9 @@ fn sighup_reloads_routes_and_token_files_and_survives_bad_files() {
     std::fs::write(&s.proxy.routes, &valid).unwrap();
     std::fs::remove_file(&token_file).unwrap();
     hup();
-    wait_for("reload error", || metric(s.proxy.addr, "egress_proxy_reloads_total{result=\"error\"}") == "2");
+    wait_for("reload error", || {
+        metric(s.proxy.addr, "egress_proxy_reloads_total{result=\"error\"}") == "2"
+    });
     let out = s.curl(&[&s.https("/echo")]);
     assert!(out.body.contains("second-token"), "{}", out.body);
 
@@ -143,9 +233,14 @@ fn sighup_reloads_routes_and_token_files_and_survives_bad_files() {
     std::fs::write(&token_file, "third\n").unwrap();
     std::fs::write(&s.proxy.routes, valid.replace("[/echo]", "[/other]")).unwrap();
     hup();
-    wait_for("generation 3", || metric(s.proxy.addr, "egress_proxy_route_table_generation") == "3");
+    wait_for("generation 3", || {
+        metric(s.proxy.addr, "egress_proxy_route_table_generation") == "3"
+    });
     assert_eq!(s.curl(&[&s.https("/echo")]).status, 403);
-    assert!(s.proxy.child.try_wait().is_none(), "the proxy must survive bad reloads");
+    assert!(
+        s.proxy.child.try_wait().is_none(),
+        "the proxy must survive bad reloads"
+    );
 }
 
 #[test]
@@ -156,7 +251,9 @@ fn sigterm_drains_in_flight_requests_then_exits_zero() {
     let ca = s.proxy.ca_cert.clone();
     let url = s.https("/slow/slow-file");
     let download = std::thread::spawn(move || curl_via(&proxy, &ca, &[&url]));
-    wait_for("download to start", || metric(s.proxy.addr, "egress_proxy_active_tunnels") == "1");
+    wait_for("download to start", || {
+        metric(s.proxy.addr, "egress_proxy_active_tunnels") == "1"
+    });
     std::thread::sleep(Duration::from_millis(300));
     s.proxy.child.signal(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(200));
@@ -165,8 +262,16 @@ fn sigterm_drains_in_flight_requests_then_exits_zero() {
     let out = download.join().unwrap();
     assert_eq!(out.status, 200, "{out:?}");
     assert_eq!(out.body.len(), 768 * 1024);
-    let status = s.proxy.child.wait_timeout(Duration::from_secs(10)).expect("proxy exits");
+    let status = s
+        .proxy
+        .child
+        .wait_timeout(Duration::from_secs(10))
+        .expect("proxy exits");
     assert!(status.success(), "{status}");
     let lines = s.audit(1);
-    assert_eq!(lines[0]["bytes_out"], 768 * 1024, "the audit log is flushed at exit");
+    assert_eq!(
+        lines[0]["bytes_out"],
+        768 * 1024,
+        "the audit log is flushed at exit"
+    );
 }

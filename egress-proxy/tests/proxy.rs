@@ -40,7 +40,12 @@ fn allowed_https_request_gets_the_credential_and_the_agents_is_stripped() {
             &s.https("/echo"),
         ]);
         assert_eq!(out.status, 200, "{proto}: {out:?}");
-        assert!(out.body.contains(&format!("authorization=[Bearer {TOKEN}]")), "{proto}: {}", out.body);
+        assert!(
+            out.body
+                .contains(&format!("authorization=[Bearer {TOKEN}]")),
+            "{proto}: {}",
+            out.body
+        );
         assert!(out.body.contains("proxy-authorization=[]"), "{}", out.body);
         assert!(!out.body.contains("agent-made-this-up"), "{}", out.body);
     }
@@ -53,7 +58,11 @@ fn allowed_https_request_gets_the_credential_and_the_agents_is_stripped() {
         &format!("https://127.0.0.1:{}/echo", s.origin.tls_port),
     ]);
     assert_eq!(out.status, 200, "{out:?}");
-    assert!(out.body.contains(&format!("x-api-key=[{TOKEN}]")), "{}", out.body);
+    assert!(
+        out.body.contains(&format!("x-api-key=[{TOKEN}]")),
+        "{}",
+        out.body
+    );
     assert!(out.body.contains("authorization=[]"), "{}", out.body);
 }
 
@@ -62,7 +71,11 @@ fn http2_to_the_client_and_to_the_origin() {
     let s = Setup::new(api_routes);
     let out = s.curl(&["--http2", "-v", &s.https("/echo")]);
     assert_eq!(out.status, 200);
-    assert!(out.stderr.contains("ALPN: server accepted h2") || out.stderr.contains("using HTTP/2"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("ALPN: server accepted h2") || out.stderr.contains("using HTTP/2"),
+        "{}",
+        out.stderr
+    );
     assert!(out.body.contains("protocol=HTTP/2.0"), "{}", out.body);
 }
 
@@ -81,7 +94,12 @@ fn plaintext_http_inside_a_connect_tunnel_is_checked_too() {
     let s = Setup::new(api_routes);
     let out = curl(&["--proxytunnel", "--proxy", &s.proxy.url(), &s.http("/echo")]);
     assert_eq!(out.status, 200, "{out:?}");
-    let out = curl(&["--proxytunnel", "--proxy", &s.proxy.url(), &s.http("/secret")]);
+    let out = curl(&[
+        "--proxytunnel",
+        "--proxy",
+        &s.proxy.url(),
+        &s.http("/secret"),
+    ]);
     assert_eq!(out.status, 403, "{out:?}");
     assert!(out.body.contains("path_not_allowed"), "{}", out.body);
 }
@@ -93,30 +111,67 @@ fn denials_explain_themselves_and_suggest_a_route() {
     let out = s.curl(&["https://localhost:1/v1/things?api_key=QUERYSECRET&page=2"]);
     assert_eq!(out.status, 403, "{out:?}");
     let body = &out.body;
-    assert!(body.contains("request: GET https://localhost:1/v1/things"), "{body}");
+    assert!(
+        body.contains("request: GET https://localhost:1/v1/things"),
+        "{body}"
+    );
     assert!(body.contains("reason: no_route"), "{body}");
-    assert!(body.contains("query parameters (values not shown): api_key, page"), "{body}");
-    assert!(body.contains("- host: localhost\n  port: 1\n  paths:\n  - /v1/things\n  methods:\n  - GET"), "{body}");
-    assert!(body.contains("egress-block") && body.contains("list-egress-routes"), "{body}");
+    assert!(
+        body.contains("query parameters (values not shown): api_key, page"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "- host: localhost\n  port: 1\n  paths:\n  - /v1/things\n  methods:\n  - GET"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("egress-block") && body.contains("list-egress-routes"),
+        "{body}"
+    );
     assert!(!body.contains("QUERYSECRET"));
 
     let out = s.curl(&[&s.https("/orgs/acme")]);
     assert_eq!(out.status, 403);
-    assert!(out.body.contains("reason: path_not_allowed"), "{}", out.body);
+    assert!(
+        out.body.contains("reason: path_not_allowed"),
+        "{}",
+        out.body
+    );
     assert!(out.body.contains("line 2"), "{}", out.body);
 
     let out = s.curl(&["-X", "DELETE", &s.https("/repos/acme/x")]);
     assert_eq!(out.status, 403);
-    assert!(out.body.contains("reason: method_not_allowed"), "{}", out.body);
+    assert!(
+        out.body.contains("reason: method_not_allowed"),
+        "{}",
+        out.body
+    );
     assert!(out.body.contains("- DELETE"), "{}", out.body);
 
     // The longest path prefix decides: readonly/ is GET only and gets no credential.
     let out = s.curl(&["-X", "POST", &s.https("/repos/acme/readonly/x")]);
     assert_eq!(out.status, 403, "{out:?}");
     let lines = s.audit(4);
-    let last: Vec<_> = lines.iter().map(|l| l["reason"].as_str().unwrap().to_string()).collect();
-    assert_eq!(last, ["no_route", "path_not_allowed", "method_not_allowed", "method_not_allowed"]);
-    assert!(!std::fs::read_to_string(&s.proxy.audit_log).unwrap().contains("QUERYSECRET"));
+    let last: Vec<_> = lines
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        last,
+        [
+            "no_route",
+            "path_not_allowed",
+            "method_not_allowed",
+            "method_not_allowed"
+        ]
+    );
+    assert!(
+        !std::fs::read_to_string(&s.proxy.audit_log)
+            .unwrap()
+            .contains("QUERYSECRET")
+    );
 }
 
 #[test]
@@ -132,8 +187,21 @@ fn audit_lines_carry_every_field_with_real_sizes() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     let post = &lines[0];
     for field in [
-        "ts", "client", "method", "scheme", "host", "port", "path", "route", "decision", "reason", "status",
-        "bytes_in", "bytes_out", "duration_ms", "credential_injected",
+        "ts",
+        "client",
+        "method",
+        "scheme",
+        "host",
+        "port",
+        "path",
+        "route",
+        "decision",
+        "reason",
+        "status",
+        "bytes_in",
+        "bytes_out",
+        "duration_ms",
+        "credential_injected",
     ] {
         assert!(post.get(field).is_some(), "missing {field}: {post}");
     }
@@ -174,10 +242,22 @@ fn introspection_endpoints_never_show_tokens() {
     s.curl(&[&s.https("/echo")]);
     let (status, metrics) = listener_get(s.proxy.addr, "/metrics");
     assert_eq!(status, 200);
-    assert!(metrics.contains("egress_proxy_requests_total{decision=\"allow\",reason=\"allowed\"} 2"), "{metrics}");
-    assert!(metrics.contains("egress_proxy_route_table_generation 1"), "{metrics}");
-    assert!(metrics.contains("egress_proxy_leaf_cache_size 2"), "{metrics}");
-    assert!(metrics.contains("egress_proxy_leaf_cache_hits_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("egress_proxy_requests_total{decision=\"allow\",reason=\"allowed\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("egress_proxy_route_table_generation 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("egress_proxy_leaf_cache_size 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("egress_proxy_leaf_cache_hits_total 1"),
+        "{metrics}"
+    );
     let (status, body) = listener_get(s.proxy.addr, "/nope");
     assert_eq!(status, 404);
     assert!(body.contains("HTTPS_PROXY"), "{body}");
@@ -193,11 +273,18 @@ fn git_push_over_http_is_refused_on_every_route_and_fetch_is_not() {
         s.https("/repos/acme/x.git/info/refs?service=git-receive-pack"),
         s.https("/repos/acme/x.git/git-receive-pack"),
         s.https("/repos/acme/x.git/info/refs?service=git%2Dreceive%2Dpack"),
-        format!("https://127.0.0.1:{}/a/b.git/GIT-RECEIVE-PACK", s.origin.tls_port),
+        format!(
+            "https://127.0.0.1:{}/a/b.git/GIT-RECEIVE-PACK",
+            s.origin.tls_port
+        ),
     ] {
         let out = s.curl(&["-X", "POST", &url]);
         assert_eq!(out.status, 403, "{url}: {out:?}");
-        assert!(out.body.contains("git_push_blocked") && out.body.contains("git-gate"), "{}", out.body);
+        assert!(
+            out.body.contains("git_push_blocked") && out.body.contains("git-gate"),
+            "{}",
+            out.body
+        );
     }
     let out = s.curl(&[&s.https("/repos/acme/x.git/info/refs?service=git-upload-pack")]);
     assert_eq!(out.status, 200, "{out:?}");
@@ -226,7 +313,12 @@ fn git_push_over_http_is_refused_on_every_route_and_fetch_is_not() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("403"), "{stderr}");
     let lines = s.audit(6);
-    assert!(lines.iter().any(|l| l["reason"] == "git_push_blocked" && l["method"] == "GET"), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["reason"] == "git_push_blocked" && l["method"] == "GET"),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -239,11 +331,26 @@ fn websocket_upgrades_are_forwarded_and_denied_paths_refused() {
         origin.tls_port
     );
     let trust = origin.ca_cert.to_string_lossy().into_owned();
-    let proxy = EgressProxy::start(&bin(), &dir.path().join("proxy"), &routes, &[("API_TOKEN", TOKEN)], &["--trust-ca", &trust]);
+    let proxy = EgressProxy::start(
+        &bin(),
+        &dir.path().join("proxy"),
+        &routes,
+        &[("API_TOKEN", TOKEN)],
+        &["--trust-ca", &trust],
+    );
     let client = ws_client::Client::new(proxy.addr, &proxy.ca_cert);
-    let (head, echoed) = client.exchange("localhost", origin.tls_port, "/ws/allowed", b"hello through the proxy");
+    let (head, echoed) = client.exchange(
+        "localhost",
+        origin.tls_port,
+        "/ws/allowed",
+        b"hello through the proxy",
+    );
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("x-origin-path: /ws/allowed"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-origin-path: /ws/allowed"),
+        "{head}"
+    );
     assert_eq!(echoed, b"hello through the proxy");
     let (head, _) = client.exchange("localhost", origin.tls_port, "/ws/denied", b"x");
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");

@@ -14,7 +14,11 @@ fn the_token_appears_nowhere_but_at_the_origin() {
                 "routes:\n  - host: localhost\n    port: {tls}\n    paths: [/echo]\n    auth: {{scheme: bearer, token_env: API_TOKEN}}\n  - host: localhost\n    port: 1\n    auth: {{scheme: basic, token_env: BASIC_TOKEN}}\n"
             )
         },
-        &[("API_TOKEN", TOKEN), ("BASIC_TOKEN", "user:pw-SECRET-77"), ("RUST_LOG", "trace")],
+        &[
+            ("API_TOKEN", TOKEN),
+            ("BASIC_TOKEN", "user:pw-SECRET-77"),
+            ("RUST_LOG", "trace"),
+        ],
         &[],
     );
     let basic_b64 = "dXNlcjpwdy1TRUNSRVQtNzc=";
@@ -33,7 +37,10 @@ fn the_token_appears_nowhere_but_at_the_origin() {
     s.audit(6);
     answers.push(std::fs::read_to_string(&s.proxy.audit_log).unwrap());
     answers.push(s.proxy.child.stderr());
-    assert!(answers.last().unwrap().contains("TRACE"), "trace logging must be on for this test to mean anything");
+    assert!(
+        answers.last().unwrap().contains("TRACE"),
+        "trace logging must be on for this test to mean anything"
+    );
     for text in &answers {
         for secret in [TOKEN, "pw-SECRET-77", basic_b64] {
             assert!(!text.contains(secret), "{secret} leaked into:\n{text}");

@@ -19,11 +19,21 @@ fn large_bodies_stream_with_bounded_memory() {
     let s = Setup::new(|tls, _| format!("routes:\n  - host: localhost\n    port: {tls}\n"));
     s.origin.file("big", SIZE);
     for proto in ["--http1.1", "--http2"] {
-        let out = s.curl(&[proto, "-o", "/dev/null", "-w", "%{size_download}\\n", &s.https("/files/big")]);
+        let out = s.curl(&[
+            proto,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}\\n",
+            &s.https("/files/big"),
+        ]);
         assert!(out.stderr.is_empty(), "{out:?}");
     }
     let upload = s.dir.path().join("upload");
-    std::fs::File::create(&upload).unwrap().set_len(SIZE).unwrap();
+    std::fs::File::create(&upload)
+        .unwrap()
+        .set_len(SIZE)
+        .unwrap();
     let body = format!("@{}", upload.display());
     let out = s.curl(&["--http1.1", "-T", &body[1..], &s.https("/upload/big")]);
     assert_eq!(out.status, 201, "{out:?}");
@@ -35,5 +45,8 @@ fn large_bodies_stream_with_bounded_memory() {
     assert_eq!(lines[1]["bytes_out"], SIZE);
     assert_eq!(lines[2]["bytes_in"], SIZE);
     let hwm = vm_hwm_kib(s.proxy.child.pid());
-    assert!(hwm < 48 * 1024, "proxy peak RSS {hwm} KiB after moving 384 MiB");
+    assert!(
+        hwm < 48 * 1024,
+        "proxy peak RSS {hwm} KiB after moving 384 MiB"
+    );
 }

@@ -38,15 +38,27 @@ impl Client {
     pub fn exchange(&self, host: &str, port: u16, path: &str, payload: &[u8]) -> (String, Vec<u8>) {
         let mut tcp = TcpStream::connect(self.proxy).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(tcp, "CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").unwrap();
+        write!(
+            tcp,
+            "CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
+        )
+        .unwrap();
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
             tcp.read_exact(&mut byte).unwrap();
             head.push(byte[0]);
         }
-        assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
-        let conn = rustls::ClientConnection::new(self.config.clone(), ServerName::try_from(host.to_string()).unwrap()).unwrap();
+        assert!(
+            head.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        let conn = rustls::ClientConnection::new(
+            self.config.clone(),
+            ServerName::try_from(host.to_string()).unwrap(),
+        )
+        .unwrap();
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         write!(
             tls,

@@ -38,7 +38,10 @@ pub fn curl(args: &[&str]) -> CurlOutput {
         .output()
         .expect("run curl");
     CurlOutput {
-        status: String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0),
+        status: String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0),
         body: std::fs::read_to_string(&body_path).unwrap_or_default(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         exit: out.status.code().unwrap_or(-1),

@@ -35,7 +35,13 @@ const PROXY_ENV: [&str; 6] = [
 
 impl EgressProxy {
     /// Start `bin` with `routes_yaml`, environment `env` and extra `args`, in `dir`.
-    pub fn start(bin: &Path, dir: &Path, routes_yaml: &str, env: &[(&str, &str)], args: &[&str]) -> EgressProxy {
+    pub fn start(
+        bin: &Path,
+        dir: &Path,
+        routes_yaml: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> EgressProxy {
         std::fs::create_dir_all(dir).expect("create proxy dir");
         let ca_dir = dir.join("ca");
         if !ca_dir.join("ca.pem").exists() {
@@ -44,7 +50,11 @@ impl EgressProxy {
                 .arg(&ca_dir)
                 .output()
                 .expect("run egress-proxy ca init");
-            assert!(out.status.success(), "ca init failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "ca init failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let routes = dir.join("routes.yaml");
         std::fs::write(&routes, routes_yaml).expect("write routes");
@@ -66,7 +76,10 @@ impl EgressProxy {
         for name in PROXY_ENV {
             cmd.env_remove(name);
         }
-        cmd.env("RUST_LOG", std::env::var("BOTTLE_TEST_PROXY_LOG").unwrap_or_else(|_| "debug".into()));
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("BOTTLE_TEST_PROXY_LOG").unwrap_or_else(|_| "debug".into()),
+        );
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -74,9 +87,16 @@ impl EgressProxy {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
             if let Some(status) = child.try_wait() {
-                panic!("egress-proxy exited with {status} during startup:\n{}", child.stderr());
+                panic!(
+                    "egress-proxy exited with {status} during startup:\n{}",
+                    child.stderr()
+                );
             }
-            assert!(std::time::Instant::now() < deadline, "egress-proxy did not listen:\n{}", child.stderr());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "egress-proxy did not listen:\n{}",
+                child.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         wait_for_port(addr, Duration::from_secs(1), "egress-proxy");

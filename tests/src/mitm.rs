@@ -48,7 +48,11 @@ impl Mitmdump {
         let ca_cert = confdir.join("mitmproxy-ca-cert.pem");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !ca_cert.exists() {
-            assert!(Instant::now() < deadline, "mitmdump wrote no CA in {}", confdir.display());
+            assert!(
+                Instant::now() < deadline,
+                "mitmdump wrote no CA in {}",
+                confdir.display()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Mitmdump {

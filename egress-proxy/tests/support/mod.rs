@@ -1,7 +1,7 @@
 //! Shared set-up for egress-proxy's end-to-end tests: a real nginx origin
 //! with its own CA and a real egress-proxy process in front of it.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -93,8 +93,18 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> String {
 
 /// A GET to the proxy's own listener (origin-form): status and body.
 pub fn listener_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let resp = raw(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes());
-    let status = resp.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let resp = raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
