@@ -250,8 +250,7 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// What a name must look like, for error messages.
-pub const NAME_RULE: &str =
-    "names use lowercase letters, digits, `-` and `_`, start with a letter or digit, at most 48 characters";
+pub const NAME_RULE: &str = "names use lowercase letters, digits, `-` and `_`, start with a letter or digit, at most 48 characters";
 
 /// Where manifests are looked up.
 #[derive(Debug, Clone)]
@@ -269,7 +268,9 @@ impl Locations {
             return Err(LookupError::BadName(name.to_string()));
         }
         let candidates = [
-            self.project.join(".claude-bottle/agents").join(format!("{name}.md")),
+            self.project
+                .join(".claude-bottle/agents")
+                .join(format!("{name}.md")),
             self.home.join("agents").join(format!("{name}.md")),
         ];
         candidates
@@ -303,28 +304,6 @@ impl Locations {
         let dir = self.project.join(".claude-bottle/bottles");
         dir.is_dir().then_some(dir)
     }
-
-    /// Every agent name visible from here, with the file that wins.
-    pub fn all_agents(&self) -> BTreeMap<String, PathBuf> {
-        let mut out = BTreeMap::new();
-        for dir in [
-            self.home.join("agents"),
-            self.project.join(".claude-bottle/agents"),
-        ] {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.extension().is_some_and(|e| e == "md")
-                    && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
-                {
-                    out.insert(stem.to_string(), path);
-                }
-            }
-        }
-        out
-    }
 }
 
 /// A manifest that could not be found.
@@ -334,7 +313,10 @@ pub enum LookupError {
     #[error("`{0}` is not a valid name: {NAME_RULE}")]
     BadName(String),
     /// No agent file.
-    #[error("no agent `{name}`: looked for {}; create one (see docs/manifest.md)", list(searched))]
+    #[error(
+        "no agent `{name}`: looked for {}; create one (see docs/manifest.md)",
+        list(searched)
+    )]
     NoAgent {
         /// The agent asked for.
         name: String,
@@ -373,7 +355,8 @@ mod tests {
     #[test]
     fn front_matter_is_split_with_its_line_offset() {
         let s = Source::named("a.md");
-        let (yaml, offset, body) = split_front_matter("---\nbottle: dev\n---\nHello\n", &s).unwrap();
+        let (yaml, offset, body) =
+            split_front_matter("---\nbottle: dev\n---\nHello\n", &s).unwrap();
         assert_eq!(yaml, "bottle: dev\n");
         assert_eq!(offset, 1);
         assert_eq!(body, "Hello\n");
@@ -385,9 +368,16 @@ mod tests {
     #[test]
     fn missing_or_unclosed_front_matter_is_an_error() {
         let s = Source::named("a.md");
-        let e = split_front_matter("bottle: dev\n", &s).unwrap_err().to_string();
-        assert!(e.starts_with("a.md:1:1: a manifest starts with a `---` line"), "{e}");
-        let e = split_front_matter("---\nbottle: dev\n", &s).unwrap_err().to_string();
+        let e = split_front_matter("bottle: dev\n", &s)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("a.md:1:1: a manifest starts with a `---` line"),
+            "{e}"
+        );
+        let e = split_front_matter("---\nbottle: dev\n", &s)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not closed"), "{e}");
         assert!(split_front_matter("", &s).is_err());
     }
@@ -395,7 +385,11 @@ mod tests {
     #[test]
     fn unknown_keys_name_file_line_and_suggest() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "b.md", "---\nimage: x\negress:\n  routs: []\n---\n");
+        let p = write(
+            dir.path(),
+            "b.md",
+            "---\nimage: x\negress:\n  routs: []\n---\n",
+        );
         let e = load::<BottleManifest>(&p).unwrap_err().to_string();
         assert!(e.contains("b.md:4:3: unknown key `routs`"), "{e}");
         assert!(e.contains("did you mean `routes`?"), "{e}");
@@ -411,7 +405,11 @@ mod tests {
         let p = write(dir.path(), "b.md", "---\nruntime: gvisor\n---\n");
         let e = load::<BottleManifest>(&p).unwrap_err().to_string();
         assert!(e.contains("b.md:2:10: unknown value `gvisor`"), "{e}");
-        let p = write(dir.path(), "b2.md", "---\negress:\n  dlp_action: blok\n---\n");
+        let p = write(
+            dir.path(),
+            "b2.md",
+            "---\negress:\n  dlp_action: blok\n---\n",
+        );
         let e = load::<BottleManifest>(&p).unwrap_err().to_string();
         assert!(e.contains("did you mean `block`?"), "{e}");
         let p = write(
@@ -446,9 +444,17 @@ mod tests {
         };
         let h = write(home.path(), "agents/coder.md", "---\nbottle: dev\n---\n");
         assert_eq!(loc.agent_path("coder").unwrap(), h);
-        let p = write(project.path(), ".claude-bottle/agents/coder.md", "---\nbottle: dev\n---\n");
+        let p = write(
+            project.path(),
+            ".claude-bottle/agents/coder.md",
+            "---\nbottle: dev\n---\n",
+        );
         assert_eq!(loc.agent_path("coder").unwrap(), p);
-        write(project.path(), ".claude-bottle/bottles/dev.md", "---\n---\n");
+        write(
+            project.path(),
+            ".claude-bottle/bottles/dev.md",
+            "---\n---\n",
+        );
         let e = loc.bottle_path("dev").unwrap_err().to_string();
         assert!(e.contains("no bottle `dev`"), "{e}");
         assert!(loc.ignored_project_bottles().is_some());
@@ -460,7 +466,16 @@ mod tests {
 
     #[test]
     fn names_that_could_escape_paths_or_container_names_are_refused() {
-        for bad in ["", "../x", "a/b", "Coder", "-x", "a b", "a.md", &"x".repeat(49)] {
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "Coder",
+            "-x",
+            "a b",
+            "a.md",
+            &"x".repeat(49),
+        ] {
             assert!(!valid_name(bad), "{bad}");
         }
         for good in ["coder", "dev-2", "a_b", "9lives"] {
@@ -470,6 +485,9 @@ mod tests {
             home: PathBuf::from("/nonexistent"),
             project: PathBuf::from("/nonexistent"),
         };
-        assert!(matches!(loc.agent_path("../etc"), Err(LookupError::BadName(_))));
+        assert!(matches!(
+            loc.agent_path("../etc"),
+            Err(LookupError::BadName(_))
+        ));
     }
 }

@@ -170,7 +170,11 @@ impl GitRemote {
 }
 
 fn bracket(host: &str) -> String {
-    if host.contains(':') { format!("[{host}]") } else { host.to_string() }
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
 }
 
 /// Resolve `agent_name` into a plan: read both manifests and check everything that can be checked offline.
@@ -183,12 +187,19 @@ pub fn resolve(locations: &Locations, agent_name: &str) -> anyhow::Result<Plan> 
             .source
             .error_at(
                 Pos::of_spanned(&agent.manifest.bottle),
-                format!("bottle: `{bottle_name}` is not a valid name: {}", manifest::NAME_RULE),
+                format!(
+                    "bottle: `{bottle_name}` is not a valid name: {}",
+                    manifest::NAME_RULE
+                ),
             )
             .into());
     }
     let bottle_path = locations.bottle_path(&bottle_name).map_err(|e| {
-        anyhow::Error::from(agent.source.error_at(Pos::of_spanned(&agent.manifest.bottle), e.to_string()))
+        anyhow::Error::from(
+            agent
+                .source
+                .error_at(Pos::of_spanned(&agent.manifest.bottle), e.to_string()),
+        )
     })?;
     let bottle: Loaded<BottleManifest> = manifest::load(&bottle_path)?;
     let mut errors = Vec::new();
@@ -274,8 +285,16 @@ fn build(
         })
         .collect();
     let egress_network = m.egress.network.as_ref().map(|n| {
-        if n.value.is_empty() || !n.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-            errors.push(src.error_at(Pos::of_spanned(n), "egress.network: not a Docker network name"));
+        if n.value.is_empty()
+            || !n
+                .value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            errors.push(src.error_at(
+                Pos::of_spanned(n),
+                "egress.network: not a Docker network name",
+            ));
         }
         n.value.clone()
     });
@@ -415,7 +434,10 @@ fn renumber(message: &str, starts: &[u64], routes: &[ManifestRoute], src: &Sourc
     let Some(at) = message.find("line ") else {
         return message.to_string();
     };
-    let digits: String = message[at + 5..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = message[at + 5..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     let Ok(line) = digits.parse::<u64>() else {
         return message.to_string();
     };
@@ -468,7 +490,11 @@ fn valid_env_name(name: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
-fn allowlist_of(list: &[Spanned<String>], src: &Source, errors: &mut Vec<ConfigError>) -> Vec<String> {
+fn allowlist_of(
+    list: &[Spanned<String>],
+    src: &Source,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<String> {
     let mut out = Vec::new();
     for entry in list {
         match HostPattern::parse(&entry.value) {
@@ -478,7 +504,9 @@ fn allowlist_of(list: &[Spanned<String>], src: &Source, errors: &mut Vec<ConfigE
                     out.push(s);
                 }
             }
-            Err(e) => errors.push(src.error_at(Pos::of_spanned(entry), format!("egress.allowlist: {e}"))),
+            Err(e) => {
+                errors.push(src.error_at(Pos::of_spanned(entry), format!("egress.allowlist: {e}")))
+            }
         }
     }
     out
@@ -511,7 +539,11 @@ fn pipelock_passthrough(routes: &RoutesFile, extra: &[String]) -> Vec<String> {
             push_unique(&mut out, r.host.to_string());
         }
     }
-    let hosts = routes.routes.iter().map(|r| r.host.to_string()).chain(extra.iter().cloned());
+    let hosts = routes
+        .routes
+        .iter()
+        .map(|r| r.host.to_string())
+        .chain(extra.iter().cloned());
     for h in hosts {
         let bare = h.trim_start_matches("*.");
         if LLM_DOMAINS
@@ -526,7 +558,11 @@ fn pipelock_passthrough(routes: &RoutesFile, extra: &[String]) -> Vec<String> {
 
 fn pipelock_ip_allowlist(routes: &RoutesFile, extra: &[String]) -> Vec<String> {
     let mut out = Vec::new();
-    let hosts = routes.routes.iter().map(|r| r.host.to_string()).chain(extra.iter().cloned());
+    let hosts = routes
+        .routes
+        .iter()
+        .map(|r| r.host.to_string())
+        .chain(extra.iter().cloned());
     for h in hosts {
         let bare = h.trim_start_matches('[').trim_end_matches(']');
         match bare.parse::<IpAddr>() {
@@ -563,7 +599,10 @@ fn git_of(
             ));
         }
         if let Err(problem) = parse_upstream(&e.upstream.value) {
-            errors.push(src.error_at(Pos::of_spanned(&e.upstream), format!("git.upstream: {problem}")));
+            errors.push(src.error_at(
+                Pos::of_spanned(&e.upstream),
+                format!("git.upstream: {problem}"),
+            ));
         }
         let key = e.known_host_key.value.trim();
         if let Err(problem) = parse_host_key(key) {
@@ -583,7 +622,9 @@ fn git_of(
             if !is_host_name(host) || ip.parse::<IpAddr>().is_err() {
                 errors.push(src.error_at(
                     Pos::of_spanned(&e.name),
-                    format!("git.extra_hosts: `{host}: {ip}` must map a host name to an IP address"),
+                    format!(
+                        "git.extra_hosts: `{host}: {ip}` must map a host name to an IP address"
+                    ),
                 ));
             }
         }
@@ -598,7 +639,11 @@ fn git_of(
     out
 }
 
-fn env_of(m: &BottleManifest, src: &Source, errors: &mut Vec<ConfigError>) -> BTreeMap<String, String> {
+fn env_of(
+    m: &BottleManifest,
+    src: &Source,
+    errors: &mut Vec<ConfigError>,
+) -> BTreeMap<String, String> {
     let Some(env) = &m.env else {
         return BTreeMap::new();
     };
@@ -606,12 +651,17 @@ fn env_of(m: &BottleManifest, src: &Source, errors: &mut Vec<ConfigError>) -> BT
         if !valid_env_name(name) {
             errors.push(src.error_at(
                 Pos::of_spanned(env),
-                format!("env: `{}` is not an environment variable name", name.escape_default()),
+                format!(
+                    "env: `{}` is not an environment variable name",
+                    name.escape_default()
+                ),
             ));
         } else if RESERVED_ENV.contains(&name.as_str()) {
             errors.push(src.error_at(
                 Pos::of_spanned(env),
-                format!("env: `{name}` is set by bottle (proxy and CA wiring) and cannot be overridden"),
+                format!(
+                    "env: `{name}` is set by bottle (proxy and CA wiring) and cannot be overridden"
+                ),
             ));
         }
     }
@@ -664,7 +714,11 @@ pub fn read_tokens(
             }
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(ConfigErrors(errors)) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ConfigErrors(errors))
+    }
 }
 
 #[cfg(test)]
@@ -682,7 +736,10 @@ mod tests {
                 home: tempfile::tempdir().unwrap(),
                 project: tempfile::tempdir().unwrap(),
             };
-            f.write("agents/coder.md", "---\nbottle: dev\ndescription: writes code\n---\nYou write code.\n");
+            f.write(
+                "agents/coder.md",
+                "---\nbottle: dev\ndescription: writes code\n---\nYou write code.\n",
+            );
             f.write("bottles/dev.md", bottle);
             f
         }
@@ -731,17 +788,36 @@ runtime: runc
         assert_eq!(p.routes.routes.len(), 4);
         assert_eq!(p.tokens.len(), 1, "one variable, named twice, is one token");
         assert_eq!(p.tokens[0].var, "GH_TOKEN");
-        assert!(p.tokens[0].at.to_string().contains("dev.md:6:"), "{}", p.tokens[0].at);
+        assert!(
+            p.tokens[0].at.to_string().contains("dev.md:6:"),
+            "{}",
+            p.tokens[0].at
+        );
         let yaml = p.routes.to_yaml();
-        assert!(yaml.contains("token_file: /run/bottle/secrets/GH_TOKEN"), "{yaml}");
+        assert!(
+            yaml.contains("token_file: /run/bottle/secrets/GH_TOKEN"),
+            "{yaml}"
+        );
         let pl = p.pipelock.unwrap();
         assert_eq!(
             pl.allowlist,
-            ["api.github.com", "uploads.github.com", "*.pythonhosted.org", "pinned.example.org", "pypi.org", "api.anthropic.com"]
+            [
+                "api.github.com",
+                "uploads.github.com",
+                "*.pythonhosted.org",
+                "pinned.example.org",
+                "pypi.org",
+                "api.anthropic.com"
+            ]
         );
         assert_eq!(
             pl.passthrough,
-            ["api.github.com", "uploads.github.com", "pinned.example.org", "api.anthropic.com"]
+            [
+                "api.github.com",
+                "uploads.github.com",
+                "pinned.example.org",
+                "api.anthropic.com"
+            ]
         );
         assert_eq!(pl.dlp_action, DlpAction::Warn);
         assert!(p.supervise);
@@ -751,16 +827,31 @@ runtime: runc
 
     #[test]
     fn route_errors_point_into_the_bottle_file() {
-        let f = Fixture::new("---\negress:\n  routes:\n    - host: a.com\n    - host: b.com\n      paths: [\"/ok/\", \"/a/../b\"]\n---\n");
+        let f = Fixture::new(
+            "---\negress:\n  routes:\n    - host: a.com\n    - host: b.com\n      paths: [\"/ok/\", \"/a/../b\"]\n---\n",
+        );
         let e = f.resolve().unwrap_err().to_string();
-        assert!(e.contains("dev.md:6:23: egress.routes[1]: paths: `/a/../b` is not canonical"), "{e}");
-        let f = Fixture::new("---\negress:\n  routes:\n    - host: a.com\n      tls: passthrough\n      auth: {scheme: bearer, token_ref: T}\n---\n");
+        assert!(
+            e.contains("dev.md:6:23: egress.routes[1]: paths: `/a/../b` is not canonical"),
+            "{e}"
+        );
+        let f = Fixture::new(
+            "---\negress:\n  routes:\n    - host: a.com\n      tls: passthrough\n      auth: {scheme: bearer, token_ref: T}\n---\n",
+        );
         let e = f.resolve().unwrap_err().to_string();
-        assert!(e.contains("dev.md:5:12: egress.routes[0]: tls: passthrough"), "{e}");
+        assert!(
+            e.contains("dev.md:5:12: egress.routes[0]: tls: passthrough"),
+            "{e}"
+        );
         let f = Fixture::new("---\negress:\n  routes:\n    - host: a..com\n---\n");
         let e = f.resolve().unwrap_err().to_string();
-        assert!(e.contains("dev.md:4:13: egress.routes[0]: host: invalid host"), "{e}");
-        let f = Fixture::new("---\negress:\n  routes:\n    - host: a.com\n      auth: {scheme: bearer, token_ref: \"A-B\"}\n---\n");
+        assert!(
+            e.contains("dev.md:4:13: egress.routes[0]: host: invalid host"),
+            "{e}"
+        );
+        let f = Fixture::new(
+            "---\negress:\n  routes:\n    - host: a.com\n      auth: {scheme: bearer, token_ref: \"A-B\"}\n---\n",
+        );
         let e = f.resolve().unwrap_err().to_string();
         assert!(e.contains("dev.md:5:"), "{e}");
         assert!(e.contains("not an environment variable name"), "{e}");
@@ -768,7 +859,9 @@ runtime: runc
 
     #[test]
     fn conflicting_routes_are_reported_at_the_later_route() {
-        let f = Fixture::new("---\negress:\n  routes:\n    - host: a.com\n    - host: a.com\n      tls: passthrough\n---\n");
+        let f = Fixture::new(
+            "---\negress:\n  routes:\n    - host: a.com\n    - host: a.com\n      tls: passthrough\n---\n",
+        );
         let e = f.resolve().unwrap_err().to_string();
         assert!(
             e.contains("dev.md:5:13: egress.routes[1]: route for a.com conflicts with egress.routes[0] (line 4)"),
@@ -778,9 +871,17 @@ runtime: runc
 
     #[test]
     fn bottle_errors_are_collected_in_one_pass() {
-        let f = Fixture::new("---\nimage: x\ndockerfile: ./Dockerfile\nenv: { HTTPS_PROXY: x }\ngit:\n  - name: app\n    upstream: git@github.com:a/b.git\n    identity_file: ./nokey\n    known_host_key: nope\n---\n");
+        let f = Fixture::new(
+            "---\nimage: x\ndockerfile: ./Dockerfile\nenv: { HTTPS_PROXY: x }\ngit:\n  - name: app\n    upstream: git@github.com:a/b.git\n    identity_file: ./nokey\n    known_host_key: nope\n---\n",
+        );
         let e = f.resolve().unwrap_err().to_string();
-        for want in ["not both", "cannot be overridden", "scp-style", "does not exist", "known_host_key"] {
+        for want in [
+            "not both",
+            "cannot be overridden",
+            "scp-style",
+            "does not exist",
+            "known_host_key",
+        ] {
             assert!(e.contains(want), "missing {want}: {e}");
         }
         assert!(e.lines().count() >= 5, "{e}");
@@ -801,7 +902,9 @@ runtime: runc
         let e = read_tokens(&p, |_| None).unwrap_err().to_string();
         assert!(e.contains("dev.md:6:"), "{e}");
         assert!(e.contains("GH_TOKEN is not set"), "{e}");
-        let e = read_tokens(&p, |_| Some("  ".into())).unwrap_err().to_string();
+        let e = read_tokens(&p, |_| Some("  ".into()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("GH_TOKEN is empty"), "{e}");
         let t = read_tokens(&p, |_| Some("s3cret\n".into())).unwrap();
         assert_eq!(t[0].value, "s3cret");
@@ -810,7 +913,9 @@ runtime: runc
 
     #[test]
     fn git_entries_resolve_with_scp_spellings() {
-        let f = Fixture::new("---\ngit:\n  - name: app\n    upstream: ssh://git@github.com/acme/app.git\n    identity_file: ./key\n    known_host_key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMcDwTLWeNwa0uZUa7PhFFhdCNFdqe+DFoQy3xtOWu8O\n    extra_hosts: { github.com: 140.82.112.3 }\n---\n");
+        let f = Fixture::new(
+            "---\ngit:\n  - name: app\n    upstream: ssh://git@github.com/acme/app.git\n    identity_file: ./key\n    known_host_key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMcDwTLWeNwa0uZUa7PhFFhdCNFdqe+DFoQy3xtOWu8O\n    extra_hosts: { github.com: 140.82.112.3 }\n---\n",
+        );
         f.write("bottles/key", "k");
         let p = f.resolve().unwrap();
         assert_eq!(p.git[0].identity_file, f.home.path().join("bottles/./key"));
@@ -826,12 +931,22 @@ runtime: runc
         g.upstream = "ssh://git@h:2222/x.git".into();
         assert_eq!(g.upstream_spellings(), ["ssh://git@h:2222/x.git"]);
         g.upstream = "ssh://git@h:22/x.git".into();
-        assert_eq!(g.upstream_spellings(), ["ssh://git@h:22/x.git", "ssh://git@h/x.git", "git@h:x.git", "git@h:/x.git"]);
+        assert_eq!(
+            g.upstream_spellings(),
+            [
+                "ssh://git@h:22/x.git",
+                "ssh://git@h/x.git",
+                "git@h:x.git",
+                "git@h:/x.git"
+            ]
+        );
     }
 
     #[test]
     fn private_ip_routes_are_exempt_from_pipelock_ssrf_blocking() {
-        let f = Fixture::new("---\negress:\n  routes:\n    - host: 10.1.2.3\n      port: 8443\n    - host: 8.8.8.8\n---\n");
+        let f = Fixture::new(
+            "---\negress:\n  routes:\n    - host: 10.1.2.3\n      port: 8443\n    - host: 8.8.8.8\n---\n",
+        );
         let p = f.resolve().unwrap();
         assert_eq!(p.pipelock.unwrap().ip_allowlist, ["10.1.2.3/32"]);
     }

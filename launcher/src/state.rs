@@ -254,7 +254,10 @@ mod tests {
         let a = new_id("coder");
         let b = new_id("coder");
         assert_ne!(a, b);
-        assert!(a.starts_with("coder-") && a.len() == "coder-".len() + 6, "{a}");
+        assert!(
+            a.starts_with("coder-") && a.len() == "coder-".len() + 6,
+            "{a}"
+        );
         assert!(crate::manifest::valid_name(&a));
     }
 

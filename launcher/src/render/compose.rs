@@ -87,9 +87,8 @@ pub struct Network {
 impl ComposeFile {
     /// Render as YAML.
     pub fn to_yaml(&self) -> anyhow::Result<String> {
-        let mut text = String::from(
-            "# Written by `bottle`; regenerated on every start. Holds no secrets.\n",
-        );
+        let mut text =
+            String::from("# Written by `bottle`; regenerated on every start. Holds no secrets.\n");
         text.push_str(&serde_saphyr::to_string(self)?);
         Ok(text)
     }

@@ -121,7 +121,9 @@ pub fn config(plan: &PipelockPlan) -> PipelockConfig {
 
 /// Render as YAML.
 pub fn to_yaml(plan: &PipelockPlan) -> anyhow::Result<String> {
-    let mut text = String::from("# pipelock config written by `bottle` (schema: pipelock docs/configuration.md)\n");
+    let mut text = String::from(
+        "# pipelock config written by `bottle` (schema: pipelock docs/configuration.md)\n",
+    );
     text.push_str(&serde_saphyr::to_string(&config(plan))?);
     Ok(text)
 }
@@ -210,7 +212,10 @@ mod tests {
         assert_eq!(doc.tls_interception.ca_cert, "/etc/pipelock/ca/ca.pem");
         assert_eq!(doc.tls_interception.ca_key, "/etc/pipelock/ca/ca-key.pem");
         assert_eq!(doc.request_body_scanning.action, "block");
-        assert!(doc.request_body_scanning.scan_headers, "must be explicit: pipelock treats an omitted scan_headers as false");
+        assert!(
+            doc.request_body_scanning.scan_headers,
+            "must be explicit: pipelock treats an omitted scan_headers as false"
+        );
         assert_eq!(doc.ssrf.unwrap().ip_allowlist, ["10.1.2.3/32"]);
         assert_eq!(doc.logging.output, "stdout");
     }

@@ -1,0 +1,77 @@
+//! `bottle render AGENT --out DIR`: the compose project on disk, no Docker.
+//!
+//! Everything `start` would write except secret material: token files and
+//! copies of git keys are left out (their directories are created empty),
+//! and `runtime: auto` leaves the engine's default runtime.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+
+use super::{Home, warn_ignored_bottles};
+use crate::manifest::Runtime;
+use crate::plan::{self, AgentImage};
+use crate::render::{self, RenderOptions};
+use crate::state::{Metadata, StateDir, new_id};
+
+/// Render `agent` into `out`.
+pub async fn render(
+    home: &Home,
+    agent: &str,
+    out: &Path,
+    cwd: Option<PathBuf>,
+) -> anyhow::Result<u8> {
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        bail!(
+            "{} is not empty; choose a new directory for --out",
+            out.display()
+        );
+    }
+    let locations = home.locations(cwd)?;
+    warn_ignored_bottles(&locations);
+    let plan = plan::resolve(&locations, agent)?;
+    let id = new_id(&plan.agent.name);
+    let state = StateDir::at(out, &id);
+    let ids = super::host_ids()?;
+    let image = match &plan.image {
+        AgentImage::Image(i) => i.clone(),
+        AgentImage::Dockerfile(_) => format!("bottle-agent-{}:latest", plan.bottle_name),
+    };
+    let runtime = (plan.runtime == Runtime::Runsc).then(|| "runsc".to_string());
+    let options = RenderOptions {
+        host_user: format!("{}:{}", ids.0, ids.1),
+        agent_image: image.clone(),
+        runtime: runtime.clone(),
+        keep_live_config: false,
+    };
+    render::materialize(&plan, &state, &options, None)?;
+    Metadata {
+        id: id.clone(),
+        agent: plan.agent.name.clone(),
+        agent_file: plan.agent.file.clone(),
+        bottle: plan.bottle_name.clone(),
+        bottle_file: plan.bottle_file.clone(),
+        project_dir: locations.project.clone(),
+        created_at: bottle_common::time::now_rfc3339(),
+        started_at: None,
+        stopped_at: None,
+        image,
+        runtime: runtime.unwrap_or_else(|| "default".into()),
+        services: Vec::new(),
+        token_refs: plan.tokens.iter().map(|t| t.var.clone()).collect(),
+        launcher_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+    .write(&state)?;
+    println!("wrote bottle {id} to {}", out.display());
+    if !plan.tokens.is_empty() {
+        println!(
+            "token files are not written by render; `start` puts them in secrets/egress-proxy/: {}",
+            plan.tokens
+                .iter()
+                .map(|t| t.var.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(0)
+}
