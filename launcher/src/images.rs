@@ -100,9 +100,11 @@ pub async fn build(specs: &[ImageSpec], options: &BuildOptions) -> anyhow::Resul
                     source.display()
                 );
             }
-            std::fs::copy(&source, context.path().join(binary)).with_context(|| {
+            let staged = context.path().join(binary);
+            std::fs::copy(&source, &staged).with_context(|| {
                 format!("cannot copy {} into the build context", source.display())
             })?;
+            strip_debug_info(&staged).await;
         }
         let mut args = vec![format!("BASE_IMAGE={}", options.base_image)];
         if spec.binary.is_none() {
@@ -116,6 +118,18 @@ pub async fn build(specs: &[ImageSpec], options: &BuildOptions) -> anyhow::Resul
         eprintln!("      done in {:.1}s", started.elapsed().as_secs_f64());
     }
     Ok(())
+}
+
+/// Drop debug info from a staged binary when `strip` is available (debug builds shrink ~8x).
+async fn strip_debug_info(binary: &Path) {
+    let _ = Command::new("strip")
+        .arg("--strip-debug")
+        .arg(binary)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
 }
 
 /// Build the Dockerfile at `dockerfile` with its directory as context, tagged `tag`.

@@ -49,6 +49,11 @@ pub const TRANSCRIPT_DIR: &str = "/var/lib/bottle/transcript";
 /// The system CA bundle Debian-family images read (provisioning adds the CA to it).
 pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
+/// Capabilities the agent never needs. `no-new-privileges` is not set on the
+/// agent: it would also strip the capabilities of provisioning's
+/// `docker exec -u 0` (CA install, transcript ownership).
+const AGENT_CAP_DROP: &[&str] = &["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"];
+
 /// Inside egress-proxy: live routes directory.
 const EP_LIVE: &str = "/etc/egress-proxy/live";
 const EP_CA: &str = "/etc/egress-proxy/ca";
@@ -303,7 +308,7 @@ pub fn compose_file(
             labels: labels(id, Some("agent")),
             init: true,
             runtime: options.runtime.clone(),
-            security_opt: sidecar_opts,
+            cap_drop: AGENT_CAP_DROP.iter().map(|c| c.to_string()).collect(),
             depends_on,
             ..Service::default()
         },
