@@ -115,7 +115,7 @@ pub fn parse_seconds(raw: &str) -> Result<Duration, String> {
         .trim()
         .parse()
         .map_err(|_| format!("`{raw}` is not a number of seconds"))?;
-    if !secs.is_finite() || secs < 0.0 || secs > 365.0 * 86_400.0 {
+    if !secs.is_finite() || !(0.0..=365.0 * 86_400.0).contains(&secs) {
         return Err(format!("`{raw}` must be between 0 and one year of seconds"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -161,10 +161,19 @@ mod tests {
     #[test]
     fn run_defaults_follow_the_contract() {
         let cli = Cli::try_parse_from([
-            "supervise", "run", "--listen", "127.0.0.1:9100", "--queue", "q", "--current-config", "c",
+            "supervise",
+            "run",
+            "--listen",
+            "127.0.0.1:9100",
+            "--queue",
+            "q",
+            "--current-config",
+            "c",
         ])
         .unwrap();
-        let Command::Run(run) = cli.command else { panic!() };
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
         assert_eq!(run.decision_timeout, Duration::from_secs(600));
         assert_eq!(run.progress_interval, Duration::from_secs(10));
         assert!(run.allowed_hosts.is_empty());

@@ -85,7 +85,12 @@ mod tests {
         assert!(config.routes_listing().unwrap().contains("routes: []"));
         assert_eq!(config.read(Target::Dockerfile).unwrap(), None);
         std::fs::write(dir.path().join("routes.yaml"), "routes: [ {hots: x} ]\n").unwrap();
-        assert!(config.routes_listing().unwrap_err().contains("did you mean"));
+        assert!(
+            config
+                .routes_listing()
+                .unwrap_err()
+                .contains("did you mean")
+        );
         std::fs::write(dir.path().join("Dockerfile"), b"FROM \xff\n").unwrap();
         assert!(config.read(Target::Dockerfile).is_err());
     }

@@ -65,7 +65,10 @@ pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> Vec<Diff
             let value = value.strip_suffix('\r').unwrap_or(value);
             lines.push(line(kind, format!("{prefix}{value}")));
             if change.missing_newline() {
-                lines.push(line(LineKind::NoNewline, "\\ No newline at end of file".into()));
+                lines.push(line(
+                    LineKind::NoNewline,
+                    "\\ No newline at end of file".into(),
+                ));
             }
         }
     }
@@ -118,7 +121,12 @@ mod tests {
     #[test]
     fn equal_inputs_have_no_diff_and_new_files_are_all_added() {
         assert!(unified("a\n", "a\n", "x", "y").is_empty());
-        let d = unified("", "FROM debian\nRUN true\n", "current/Dockerfile", "proposed/Dockerfile");
+        let d = unified(
+            "",
+            "FROM debian\nRUN true\n",
+            "current/Dockerfile",
+            "proposed/Dockerfile",
+        );
         assert_eq!(d[2].text, "@@ -0,0 +1,2 @@");
         assert!(d[3..].iter().all(|l| l.kind == LineKind::Added));
     }
@@ -127,13 +135,18 @@ mod tests {
     fn missing_final_newline_is_marked() {
         let d = unified("a\nb", "a\nc\n", "x", "y");
         let text = render(&d);
-        assert!(text.contains("-b\n\\ No newline at end of file\n+c\n"), "{text}");
+        assert!(
+            text.contains("-b\n\\ No newline at end of file\n+c\n"),
+            "{text}"
+        );
     }
 
     #[test]
     fn distant_changes_make_separate_hunks() {
         let old: String = (0..40).map(|i| format!("line {i}\n")).collect();
-        let new = old.replace("line 2\n", "line two\n").replace("line 35\n", "line 35b\n");
+        let new = old
+            .replace("line 2\n", "line two\n")
+            .replace("line 35\n", "line 35b\n");
         let hunks = unified(&old, &new, "x", "y")
             .iter()
             .filter(|l| l.kind == LineKind::HunkHeader)

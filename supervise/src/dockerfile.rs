@@ -127,8 +127,14 @@ mod tests {
         let cases = [
             ("", "no FROM instruction"),
             ("# only a comment\n", "no FROM instruction"),
-            ("RUN rm -rf /\nFROM x\n", "line 1: the first instruction is `RUN`"),
-            ("ARG A\n\nENV X=1\nFROM x\n", "line 3: the first instruction is `ENV`"),
+            (
+                "RUN rm -rf /\nFROM x\n",
+                "line 1: the first instruction is `RUN`",
+            ),
+            (
+                "ARG A\n\nENV X=1\nFROM x\n",
+                "line 3: the first instruction is `ENV`",
+            ),
             ("FROM\n", "line 1: FROM needs an image"),
             ("FROM --platform=linux/amd64\n", "FROM needs an image"),
             ("ARG A \\\n", "no FROM instruction"),
@@ -150,7 +156,15 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        for text in ["\\", "\\\n\\\n", "#", "# escape=", "\0\0FROM", "ＦＲＯＭ x", "FROM\u{0}x"] {
+        for text in [
+            "\\",
+            "\\\n\\\n",
+            "#",
+            "# escape=",
+            "\0\0FROM",
+            "ＦＲＯＭ x",
+            "FROM\u{0}x",
+        ] {
             let _ = check_starts_with_from(text);
         }
     }

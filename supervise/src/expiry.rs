@@ -56,7 +56,12 @@ pub fn expire_once(
 }
 
 /// Sweep the queue every [`sweep_interval`] until `shutdown`.
-pub async fn run_sweeper(queue: Queue, ttl: Duration, audit: AuditLog, shutdown: CancellationToken) {
+pub async fn run_sweeper(
+    queue: Queue,
+    ttl: Duration,
+    audit: AuditLog,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(sweep_interval(ttl));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -103,7 +108,10 @@ mod tests {
         let old = queue.submit(new()).unwrap();
         let answered = queue.submit(new()).unwrap();
         queue
-            .answer(&answered.id, Answer::new(Status::Approved, "", "op").unwrap())
+            .answer(
+                &answered.id,
+                Answer::new(Status::Approved, "", "op").unwrap(),
+            )
             .unwrap();
         let ttl = Duration::from_secs(3600);
         let audit = AuditLog::disabled();
@@ -115,13 +123,22 @@ mod tests {
         assert_eq!(d.status, Status::Expired);
         assert_eq!(d.decided_by, EXPIRY_ACTOR);
         assert!(d.comment.contains("1h"), "{}", d.comment);
-        assert_eq!(queue.decision(&answered.id).unwrap().unwrap().status, Status::Approved);
+        assert_eq!(
+            queue.decision(&answered.id).unwrap().unwrap().status,
+            Status::Approved
+        );
         assert_eq!(expire_once(&queue, ttl, later, &audit).unwrap(), 0);
     }
 
     #[test]
     fn sweep_interval_is_bounded() {
-        assert_eq!(sweep_interval(Duration::from_secs(2)), Duration::from_secs(1));
-        assert_eq!(sweep_interval(Duration::from_secs(86_400)), Duration::from_secs(60));
+        assert_eq!(
+            sweep_interval(Duration::from_secs(2)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            sweep_interval(Duration::from_secs(86_400)),
+            Duration::from_secs(60)
+        );
     }
 }

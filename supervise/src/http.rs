@@ -52,7 +52,10 @@ pub fn parse_allowed_host(raw: &str) -> Result<String, String> {
 
 /// The allowed hosts: the defaults plus `extra` (already checked by [`parse_allowed_host`]).
 pub fn allowed_hosts(extra: &[String]) -> Vec<String> {
-    let mut hosts: Vec<String> = DEFAULT_ALLOWED_HOSTS.iter().map(|h| h.to_string()).collect();
+    let mut hosts: Vec<String> = DEFAULT_ALLOWED_HOSTS
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
     for h in extra {
         if !hosts.contains(h) {
             hosts.push(h.clone());
@@ -82,8 +85,15 @@ pub fn mcp_service(handler: Supervise, hosts: &[String], shutdown: &Cancellation
 }
 
 /// Serve `mcp` on `listener` until `shutdown`, then let open requests finish briefly.
-pub async fn serve(listener: TcpListener, mcp: Mcp, shutdown: CancellationToken) {
+///
+/// `hosts` are the allowed hosts, named in the body of every 403 so the fix is obvious.
+pub async fn serve(listener: TcpListener, mcp: Mcp, hosts: &[String], shutdown: CancellationToken) {
     let graceful = GracefulShutdown::new();
+    let hint: Arc<str> = Arc::from(format!(
+        "supervise accepts the Host names {} (any port) and Origins http(s)://<one of them>[:port]; \
+         start it with --allowed-host NAME to accept another name",
+        hosts.join(", ")
+    ));
     let mcp = Arc::new(mcp);
     loop {
         let (stream, peer) = tokio::select! {
@@ -97,10 +107,10 @@ pub async fn serve(listener: TcpListener, mcp: Mcp, shutdown: CancellationToken)
             },
             _ = shutdown.cancelled() => break,
         };
-        let mcp = mcp.clone();
+        let (mcp, hint) = (mcp.clone(), hint.clone());
         let service = service_fn(move |req| {
-            let mcp = mcp.clone();
-            async move { Ok::<_, Infallible>(route(req, &mcp, peer).await) }
+            let (mcp, hint) = (mcp.clone(), hint.clone());
+            async move { Ok::<_, Infallible>(route(req, &mcp, &hint, peer).await) }
         });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -121,15 +131,29 @@ pub async fn serve(listener: TcpListener, mcp: Mcp, shutdown: CancellationToken)
     }
 }
 
-async fn route(req: Request<Incoming>, mcp: &Mcp, peer: SocketAddr) -> Response<Body> {
+async fn route(req: Request<Incoming>, mcp: &Mcp, hint: &str, peer: SocketAddr) -> Response<Body> {
     tracing::debug!(%peer, method = %req.method(), path = req.uri().path(), "request");
     match req.uri().path() {
         MCP_PATH => {
+            let host = req.headers().get(http::header::HOST).cloned();
+            let origin = req.headers().get(http::header::ORIGIN).cloned();
             let response = mcp.handle(req).await;
-            if response.status() == StatusCode::FORBIDDEN {
-                tracing::warn!(%peer, "refused a request with a foreign Host or Origin header");
+            if response.status() != StatusCode::FORBIDDEN {
+                return response;
             }
-            response
+            tracing::warn!(%peer, ?host, ?origin, "refused a request with a foreign Host or Origin header");
+            let (mut parts, body) = response.into_parts();
+            let reason = match body.collect().await {
+                Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+                Err(never) => match never {},
+            };
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            parts.headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            let message = format!("{}. {hint}\n", reason.trim_end_matches(['.', '\n']));
+            Response::from_parts(parts, Full::new(Bytes::from(message)).boxed())
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
         _ => text(
@@ -153,10 +177,17 @@ mod tests {
 
     #[test]
     fn allowed_hosts_take_no_ports() {
-        assert_eq!(parse_allowed_host("Supervise.Bottle.").unwrap(), "supervise.bottle");
+        assert_eq!(
+            parse_allowed_host("Supervise.Bottle.").unwrap(),
+            "supervise.bottle"
+        );
         assert_eq!(parse_allowed_host("[::1]").unwrap(), "[::1]");
         assert_eq!(parse_allowed_host("::1").unwrap(), "[::1]");
-        assert!(parse_allowed_host("supervise:9100").unwrap_err().contains("without a port"));
+        assert!(
+            parse_allowed_host("supervise:9100")
+                .unwrap_err()
+                .contains("without a port")
+        );
         assert!(parse_allowed_host("http://x").is_err());
         assert!(parse_allowed_host("").is_err());
         let hosts = allowed_hosts(&["sv".into(), "localhost".into()]);

@@ -110,7 +110,12 @@ impl<'de> Deserialize<'de> for ProposalId {
 
 /// `raw` made printable and short enough for an error message.
 fn shown(raw: &str) -> String {
-    let mut out: String = raw.chars().take(40).collect::<String>().escape_default().to_string();
+    let mut out: String = raw
+        .chars()
+        .take(40)
+        .collect::<String>()
+        .escape_default()
+        .to_string();
     if raw.chars().count() > 40 {
         out.push('…');
     }
@@ -138,8 +143,22 @@ mod tests {
     fn path_tricks_and_garbage_are_refused() {
         let long = "a".repeat(65);
         for bad in [
-            "", "../x", "..", ".", "/etc/passwd", "a/b", "a\\b", "a\0b", "A1", "-rf", "x.json",
-            "é", " a", "a b", "%2e%2e", &long,
+            "",
+            "../x",
+            "..",
+            ".",
+            "/etc/passwd",
+            "a/b",
+            "a\\b",
+            "a\0b",
+            "A1",
+            "-rf",
+            "x.json",
+            "é",
+            " a",
+            "a b",
+            "%2e%2e",
+            &long,
         ] {
             let e = ProposalId::parse(bad).expect_err(bad);
             assert!(e.to_string().contains("invalid proposal id"), "{e}");

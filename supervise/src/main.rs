@@ -27,7 +27,7 @@ fn main() {
             }
         }
         Command::Run(args) => {
-            bottle_common::logging::init("info");
+            bottle_common::logging::init("info,rmcp=warn");
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -87,7 +87,7 @@ async fn run(args: RunArgs) -> Result<()> {
         ));
     }
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    http::serve(listener, mcp, shutdown).await;
+    http::serve(listener, mcp, &hosts, shutdown).await;
     audit.flush();
     tracing::info!("supervise stopped; queued proposals stay in the queue");
     Ok(())

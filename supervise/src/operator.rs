@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -106,7 +106,11 @@ fn list(queue: &Queue, json: bool) -> Result<String, Failure> {
     );
     for e in &entries {
         let p = &e.proposal;
-        let created = p.created_at.get(..19).unwrap_or(&p.created_at).replace('T', " ");
+        let created = p
+            .created_at
+            .get(..19)
+            .unwrap_or(&p.created_at)
+            .replace('T', " ");
         let first_line = p.justification.lines().next().unwrap_or_default();
         let _ = writeln!(
             text,
@@ -165,7 +169,9 @@ fn show(queue: &Queue, raw_id: &str, current: Option<&Path>) -> Result<String, F
     let (old, old_name) = match current {
         Some(dir) => {
             let config = CurrentConfig::new(dir);
-            let old = config.read(p.target).map_err(|message| Failure { code: 1, message })?;
+            let old = config
+                .read(p.target)
+                .map_err(|message| Failure { code: 1, message })?;
             (old.unwrap_or_default(), format!("current/{target}"))
         }
         None => {
@@ -187,7 +193,7 @@ fn show(queue: &Queue, raw_id: &str, current: Option<&Path>) -> Result<String, F
 }
 
 fn answer(
-    queue: &PathBuf,
+    queue: &Path,
     raw_id: &str,
     status: Status,
     comment: String,
@@ -259,7 +265,10 @@ mod tests {
             })
             .unwrap();
         let text = show(&queue, p.id.as_str(), Some(c.path())).unwrap();
-        assert!(text.contains("--- current/allowlist\n+++ proposed/allowlist\n"), "{text}");
+        assert!(
+            text.contains("--- current/allowlist\n+++ proposed/allowlist\n"),
+            "{text}"
+        );
         assert!(text.contains(" a.com\n+pypi.org\n"), "{text}");
         assert!(text.contains("  pip\n  install\n"), "{text}");
         let text = show(&queue, p.id.as_str(), None).unwrap();

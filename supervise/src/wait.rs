@@ -61,22 +61,25 @@ pub async fn wait_for_decision(
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return Ok(WaitEnd::Cancelled),
-            _ = poll.tick() => {}
-        }
-        if let Some(decision) = read_decision(queue, id).await? {
-            return Ok(WaitEnd::Decided(decision));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(WaitEnd::TimedOut);
-        }
-        if now >= next_progress {
-            next_progress = now + settings.progress_interval;
-            if let Some(sink) = &progress {
-                let elapsed = (now - start).as_millis() as f64 / 1000.0;
-                let value = elapsed.max(last_progress + 0.001);
-                last_progress = value;
-                send_progress(sink, id, value, settings.decision_timeout).await;
+            _ = tokio::time::sleep_until(deadline) => {
+                return Ok(match read_decision(queue, id).await? {
+                    Some(decision) => WaitEnd::Decided(decision),
+                    None => WaitEnd::TimedOut,
+                });
+            }
+            _ = tokio::time::sleep_until(next_progress) => {
+                next_progress += settings.progress_interval;
+                if let Some(sink) = &progress {
+                    let elapsed = start.elapsed().as_millis() as f64 / 1000.0;
+                    let value = elapsed.max(last_progress + 0.001);
+                    last_progress = value;
+                    send_progress(sink, id, value, settings.decision_timeout).await;
+                }
+            }
+            _ = poll.tick() => {
+                if let Some(decision) = read_decision(queue, id).await? {
+                    return Ok(WaitEnd::Decided(decision));
+                }
             }
         }
     }
@@ -149,9 +152,15 @@ mod tests {
                     .unwrap();
             })
         };
-        let end = wait_for_decision(&queue, &id, settings(5_000), None, &CancellationToken::new())
-            .await
-            .unwrap();
+        let end = wait_for_decision(
+            &queue,
+            &id,
+            settings(5_000),
+            None,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
         writer.await.unwrap();
         match end {
             WaitEnd::Decided(d) => assert_eq!(d.status, Status::Rejected),

@@ -10,5 +10,6 @@ pub mod net;
 pub mod nginx;
 pub mod pki;
 pub mod process;
+pub mod supervise;
 pub mod tools;
 pub mod websocket;

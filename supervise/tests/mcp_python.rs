@@ -1,0 +1,500 @@
+//! supervise driven by an independent MCP client: the official Python SDK over Streamable HTTP.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{PyClient, call_now, entries, queue_cli, server, wait_for_pending};
+use serde_json::{Value, json};
+use supervise::queue::{Status, Tool};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn text(result: &Value) -> &str {
+    result["text"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn tools_are_listed_with_their_contracted_schemas() {
+    let sv = server("5", &[]);
+    for mode in ["legacy", "auto"] {
+        let (tools, _) = PyClient::start(&sv.url, mode, &["list-tools"], "").result(WAIT);
+        let tools = tools.as_array().unwrap();
+        let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "egress-block",
+                "pipelock-block",
+                "capability-block",
+                "list-egress-routes",
+                "proposal-status"
+            ],
+            "mode {mode}"
+        );
+        let required = |i: usize| -> Vec<&str> {
+            let mut r: Vec<&str> = tools[i]["input_schema"]["required"]
+                .as_array()
+                .map(|a| a.iter().map(|v| v.as_str().unwrap()).collect())
+                .unwrap_or_default();
+            r.sort();
+            r
+        };
+        assert_eq!(required(0), ["justification", "routes"]);
+        assert_eq!(required(1), ["allowlist", "justification"]);
+        assert_eq!(required(2), ["dockerfile", "justification"]);
+        assert!(required(3).is_empty());
+        assert_eq!(required(4), ["id"]);
+        assert_eq!(
+            tools[1]["input_schema"]["properties"]["allowlist"]["type"],
+            "array"
+        );
+        for i in [0, 1, 2, 4] {
+            let out = &tools[i]["output_schema"];
+            assert_eq!(out["type"], "object", "{out}");
+            assert!(out["properties"]["status"].is_object(), "{out}");
+        }
+        assert!(
+            tools[0]["description"]
+                .as_str()
+                .unwrap()
+                .contains("routes.yaml")
+        );
+    }
+}
+
+#[test]
+fn invalid_proposals_are_tool_errors_and_nothing_is_queued() {
+    let sv = server("5", &[]);
+    let huge = "x".repeat(300 * 1024);
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "egress-block",
+            json!({"routes": "routes:\n  - host: a..com\n", "justification": "j"}),
+            "routes:2:11: host: invalid host",
+        ),
+        (
+            "egress-block",
+            json!({"routes": "routes:\n  - hots: a.com\n", "justification": "j"}),
+            "did you mean `host`?",
+        ),
+        (
+            "egress-block",
+            json!({"routes": format!("routes: []\n#{huge}\n"), "justification": "j"}),
+            "byte limit",
+        ),
+        (
+            "egress-block",
+            json!({"routes": "routes: []\n"}),
+            "missing field `justification`",
+        ),
+        (
+            "egress-block",
+            json!({"routes": "routes: []\n", "justification": "  "}),
+            "justification: empty",
+        ),
+        (
+            "egress-block",
+            json!({"routes": "routes: []\n", "justification": "j", "extra": 1}),
+            "unknown field `extra`",
+        ),
+        (
+            "egress-block",
+            json!({"routes": "routes: []\u{1b}[2J\n", "justification": "j"}),
+            "U+001B",
+        ),
+        (
+            "pipelock-block",
+            json!({"allowlist": [], "justification": "j"}),
+            "empty",
+        ),
+        (
+            "pipelock-block",
+            json!({"allowlist": ["ok.com", "https://x.com/path"], "justification": "j"}),
+            "allowlist[1]",
+        ),
+        (
+            "pipelock-block",
+            json!({"allowlist": "pypi.org", "justification": "j"}),
+            "invalid type",
+        ),
+        (
+            "capability-block",
+            json!({"dockerfile": "RUN curl x | sh\nFROM debian\n", "justification": "j"}),
+            "line 1: the first instruction is `RUN`",
+        ),
+        (
+            "capability-block",
+            json!({"dockerfile": "# just a comment\n", "justification": "j"}),
+            "no FROM instruction",
+        ),
+        (
+            "capability-block",
+            json!({"dockerfile": "FROM x\n\u{0}", "justification": "j"}),
+            "U+0000",
+        ),
+        (
+            "proposal-status",
+            json!({"id": "../x"}),
+            "invalid proposal id",
+        ),
+        (
+            "proposal-status",
+            json!({"id": "/etc/passwd"}),
+            "invalid proposal id",
+        ),
+        (
+            "proposal-status",
+            json!({"id": "a\u{0}b"}),
+            "invalid proposal id",
+        ),
+        (
+            "proposal-status",
+            json!({"id": "a".repeat(5000)}),
+            "longer than 64",
+        ),
+        (
+            "proposal-status",
+            json!({"id": "20260101-000000-nosuch"}),
+            "there is no proposal",
+        ),
+        ("proposal-status", json!({}), "missing field `id`"),
+    ];
+    let batch: Vec<Value> = cases
+        .iter()
+        .map(|(tool, args, _)| json!({"tool": tool, "arguments": args}))
+        .collect();
+    let (results, _) = PyClient::start(
+        &sv.url,
+        "legacy",
+        &["batch"],
+        &Value::from(batch).to_string(),
+    )
+    .result(WAIT);
+    for ((tool, args, want), result) in cases.iter().zip(results.as_array().unwrap()) {
+        assert_eq!(result["is_error"], true, "{tool} {args}: {result}");
+        assert!(
+            text(result).contains(want),
+            "{tool}: want {want:?} in {}",
+            text(result)
+        );
+        if *tool != "proposal-status" {
+            assert!(
+                text(result).contains("Nothing was queued"),
+                "{}",
+                text(result)
+            );
+        }
+    }
+    assert!(entries(&sv.queue).is_empty(), "something was queued");
+    let invalid = sv
+        .audit_lines()
+        .iter()
+        .filter(|l| l.contains("\"event\":\"invalid\""))
+        .count();
+    assert_eq!(invalid, cases.len());
+}
+
+#[test]
+fn approve_round_trip_while_the_call_waits() {
+    let sv = server("30", &[]);
+    std::fs::write(sv.current.join("routes.yaml"), "routes:\n  - host: a.com\n").unwrap();
+    let routes = "routes:\n  - host: a.com\n  - host: api.github.com\n    paths: [/repos/acme/]\n";
+    for mode in ["legacy", "auto"] {
+        let call = PyClient::call(
+            &sv.url,
+            mode,
+            "egress-block",
+            &json!({"routes": routes, "justification": "clone acme's repos"}),
+        );
+        let pending = wait_for_pending(&sv.queue, 1);
+        let id = pending[0].proposal.id.to_string();
+        assert_eq!(pending[0].proposal.content, routes);
+
+        let show = queue_cli(&[
+            "show",
+            &id,
+            "--queue",
+            sv.queue.to_str().unwrap(),
+            "--current-config",
+            sv.current.to_str().unwrap(),
+        ]);
+        let shown = String::from_utf8_lossy(&show.stdout);
+        assert!(shown.contains("+  - host: api.github.com"), "{shown}");
+        assert!(shown.contains("clone acme's repos"), "{shown}");
+
+        let out = queue_cli(&[
+            "approve",
+            &id,
+            "--queue",
+            sv.queue.to_str().unwrap(),
+            "--comment",
+            "go ahead",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+
+        let (result, _) = call.result(WAIT);
+        assert_eq!(result["is_error"], false, "{result}");
+        assert_eq!(
+            result["structured"],
+            json!({"id": id, "status": "approved", "comment": "go ahead"})
+        );
+        assert!(text(&result).contains("approved"), "{}", text(&result));
+        sv.wait_for_audit(
+            &[
+                "\"event\":\"decision\"",
+                &id,
+                "\"via\":\"wait\"",
+                "test-operator",
+            ],
+            WAIT,
+        );
+    }
+    sv.wait_for_audit(
+        &[
+            "\"event\":\"proposal\"",
+            "egress-block",
+            "clone acme's repos",
+        ],
+        WAIT,
+    );
+}
+
+#[test]
+fn reject_round_trip_returns_the_comment_as_an_error() {
+    let sv = server("30", &[]);
+    let call = PyClient::call(
+        &sv.url,
+        "legacy",
+        "capability-block",
+        &json!({"dockerfile": "FROM debian\nRUN apt-get install -y jq\n", "justification": "need jq"}),
+    );
+    let id = wait_for_pending(&sv.queue, 1)[0].proposal.id.to_string();
+    let no_comment = queue_cli(&["reject", &id, "--queue", sv.queue.to_str().unwrap()]);
+    assert_eq!(no_comment.status.code(), Some(2), "{no_comment:?}");
+    let out = queue_cli(&[
+        "reject",
+        &id,
+        "--queue",
+        sv.queue.to_str().unwrap(),
+        "--comment",
+        "use the jq binary in /opt",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let (result, _) = call.result(WAIT);
+    assert_eq!(result["is_error"], true, "{result}");
+    assert_eq!(result["structured"]["status"], "rejected");
+    assert!(
+        text(&result).contains("use the jq binary in /opt"),
+        "{}",
+        text(&result)
+    );
+
+    let again = queue_cli(&["approve", &id, "--queue", sv.queue.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(4), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already answered: rejected"));
+}
+
+#[test]
+fn timeout_reports_pending_and_status_follows_the_decision() {
+    let sv = server("1", &[]);
+    let (result, _) = PyClient::call(
+        &sv.url,
+        "legacy",
+        "pipelock-block",
+        &json!({"allowlist": ["pypi.org", "files.pythonhosted.org"], "justification": "pip install"}),
+    )
+    .result(WAIT);
+    assert_eq!(
+        result["is_error"], false,
+        "pending is not an error: {result}"
+    );
+    assert_eq!(result["structured"]["status"], "pending");
+    assert!(result["structured"]["comment"].is_null());
+    assert!(
+        text(&result).contains("proposal-status"),
+        "{}",
+        text(&result)
+    );
+    let id = result["structured"]["id"].as_str().unwrap().to_string();
+    sv.wait_for_audit(
+        &["\"event\":\"wait_ended\"", &id, "\"outcome\":\"timeout\""],
+        WAIT,
+    );
+
+    let status = call_now(&sv.url, "proposal-status", json!({"id": id}));
+    assert_eq!(
+        status["structured"],
+        json!({"id": id, "status": "pending", "comment": null})
+    );
+    assert_eq!(status["is_error"], false);
+
+    let out = queue_cli(&["approve", &id, "--queue", sv.queue.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let status = call_now(&sv.url, "proposal-status", json!({"id": id}));
+    assert_eq!(
+        status["structured"],
+        json!({"id": id, "status": "approved", "comment": ""})
+    );
+    sv.wait_for_audit(&["\"event\":\"decision\"", &id, "\"via\":\"status\""], WAIT);
+}
+
+#[test]
+fn progress_notifications_arrive_with_increasing_progress() {
+    let sv = server("2", &[]);
+    let (result, progress) = PyClient::call(
+        &sv.url,
+        "legacy",
+        "egress-block",
+        &json!({"routes": "routes: []\n", "justification": "j"}),
+    )
+    .result(WAIT);
+    assert_eq!(result["structured"]["status"], "pending");
+    let values: Vec<f64> = progress
+        .iter()
+        .map(|p| p["progress"].as_f64().unwrap())
+        .collect();
+    assert!(
+        values.len() >= 4,
+        "only {} progress notifications: {progress:?}",
+        values.len()
+    );
+    assert!(
+        values.windows(2).all(|w| w[1] > w[0]),
+        "not increasing: {values:?}"
+    );
+    assert!(progress.iter().all(|p| p["total"] == 2.0), "{progress:?}");
+    assert!(
+        progress[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("waiting for the operator")
+    );
+}
+
+#[test]
+fn disconnecting_mid_wait_leaves_the_proposal_queued() {
+    let sv = server("60", &[]);
+    let mut call = PyClient::call(
+        &sv.url,
+        "legacy",
+        "egress-block",
+        &json!({"routes": "routes: []\n", "justification": "j"}),
+    );
+    let id = wait_for_pending(&sv.queue, 1)[0].proposal.id.to_string();
+    call.kill();
+    sv.wait_for_audit(
+        &["\"event\":\"wait_ended\"", &id, "\"outcome\":\"cancelled\""],
+        WAIT,
+    );
+    assert_eq!(entries(&sv.queue)[0].status(), Status::Pending);
+
+    let status = call_now(&sv.url, "proposal-status", json!({"id": id}));
+    assert_eq!(status["structured"]["status"], "pending");
+    let out = queue_cli(&[
+        "reject",
+        &id,
+        "--queue",
+        sv.queue.to_str().unwrap(),
+        "--comment",
+        "not now",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let status = call_now(&sv.url, "proposal-status", json!({"id": id}));
+    assert_eq!(
+        status["structured"],
+        json!({"id": id, "status": "rejected", "comment": "not now"})
+    );
+    assert_eq!(status["is_error"], true);
+}
+
+#[test]
+fn concurrent_proposals_are_answered_independently() {
+    let sv = server("30", &[]);
+    let first = PyClient::call(
+        &sv.url,
+        "legacy",
+        "pipelock-block",
+        &json!({"allowlist": ["one.example.com"], "justification": "first"}),
+    );
+    let second = PyClient::call(
+        &sv.url,
+        "auto",
+        "pipelock-block",
+        &json!({"allowlist": ["two.example.com"], "justification": "second"}),
+    );
+    let pending = wait_for_pending(&sv.queue, 2);
+    let id_of = |content: &str| {
+        pending
+            .iter()
+            .find(|e| e.proposal.content == content)
+            .map(|e| e.proposal.id.to_string())
+            .unwrap()
+    };
+    let (one, two) = (id_of("one.example.com\n"), id_of("two.example.com\n"));
+    assert!(
+        pending
+            .iter()
+            .all(|e| e.proposal.tool == Tool::PipelockBlock)
+    );
+    let q = sv.queue.to_str().unwrap();
+    assert!(
+        queue_cli(&["reject", &two, "--queue", q, "--comment", "no"])
+            .status
+            .success()
+    );
+    let (r2, _) = second.result(WAIT);
+    assert_eq!(
+        r2["structured"],
+        json!({"id": two, "status": "rejected", "comment": "no"})
+    );
+    assert_eq!(
+        entries(&sv.queue)
+            .iter()
+            .find(|e| e.proposal.id.as_str() == one)
+            .unwrap()
+            .status(),
+        Status::Pending
+    );
+    assert!(queue_cli(&["approve", &one, "--queue", q]).status.success());
+    let (r1, _) = first.result(WAIT);
+    assert_eq!(r1["structured"]["status"], "approved");
+    assert_eq!(r1["structured"]["id"], one.as_str());
+}
+
+#[test]
+fn unanswered_proposals_expire_after_the_ttl() {
+    let sv = server("20", &["--proposal-ttl", "1"]);
+    let (result, _) = PyClient::call(
+        &sv.url,
+        "legacy",
+        "egress-block",
+        &json!({"routes": "routes: []\n", "justification": "j"}),
+    )
+    .result(WAIT);
+    assert_eq!(result["is_error"], true, "{result}");
+    assert_eq!(result["structured"]["status"], "expired");
+    assert!(text(&result).contains("expired"), "{}", text(&result));
+    let id = result["structured"]["id"].as_str().unwrap().to_string();
+    sv.wait_for_audit(&["\"event\":\"expired\"", &id], WAIT);
+    let late = queue_cli(&["approve", &id, "--queue", sv.queue.to_str().unwrap()]);
+    assert_eq!(late.status.code(), Some(4), "{late:?}");
+}
+
+#[test]
+fn current_routes_are_listed_without_secrets() {
+    let sv = server("5", &[]);
+    let empty = call_now(&sv.url, "list-egress-routes", json!({}));
+    assert_eq!(empty["is_error"], false);
+    assert!(text(&empty).contains("routes: []"), "{}", text(&empty));
+    std::fs::write(
+        sv.current.join("routes.yaml"),
+        "# old token: ghp_0123456789abcdefghijklmnopqrstuvwxyz\nroutes:\n  - host: api.github.com\n    auth: {scheme: bearer, token_env: GITHUB_TOKEN}\n",
+    )
+    .unwrap();
+    let listed = call_now(&sv.url, "list-egress-routes", json!({}));
+    let listing = text(&listed);
+    assert!(listing.contains("api.github.com"), "{listing}");
+    assert!(listing.contains("token_env: GITHUB_TOKEN"), "{listing}");
+    assert!(!listing.contains("ghp_"), "{listing}");
+}
