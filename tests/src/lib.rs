@@ -4,6 +4,7 @@
 //! and cleans it up on drop, so a failing test leaves nothing running.
 
 pub mod curl;
+pub mod docker;
 pub mod egress;
 pub mod mitm;
 pub mod net;

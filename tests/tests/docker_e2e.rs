@@ -1,0 +1,360 @@
+//! End-to-end on the real Docker engine: build the images, start one bottle
+//! with `bottle start --yes -- SCRIPT`, and prove from inside the agent that
+//! the sandbox holds, then prove from the host that the token never reached
+//! the agent and that teardown left nothing running.
+//!
+//! Around the bottle: an HTTPS origin (nginx, certificate from a test CA that
+//! egress-proxy trusts) and an sshd upstream with a bare repository, both on
+//! a network that only the bottle's egress side joins.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bottle_tests::docker::{
+    BottleLeftovers, ContainerGuard, NetworkGuard, docker, docker_output, ensure_image, export_to,
+    file_contains,
+};
+use bottle_tests::pki::TestCa;
+use bottle_tests::tools::workspace_bin;
+
+/// Test servers: nginx for HTTPS, sshd + git for the upstream.
+const FIXTURE_DOCKERFILE: &str = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n\
+RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+nginx-light openssh-server git ca-certificates && rm -rf /var/lib/apt/lists/* \
+&& mkdir -p /run/sshd && ssh-keygen -A \
+&& useradd -m -s /bin/sh git && usermod -p '*' git\n";
+
+/// What the agent runs. Each check prints `CHECK <name> <result>`; the host asserts on them.
+/// It never sees the token: the origin answers `auth=yes` only when it got exactly the host's token.
+const AGENT_SCRIPT: &str = r#"
+check() { printf 'CHECK %s %s\n' "$1" "$(printf '%s' "$2" | tr '\n' ' ')"; }
+o=https://origin.test
+check allowed "$(curl -sS -m 10 -w ' status=%{http_code}' $o/allowed/x 2>&1)"
+check forged "$(curl -sS -m 10 -H 'Authorization: Bearer forged-by-agent' -w ' status=%{http_code}' $o/allowed/y 2>&1)"
+check denied_path "$(curl -sS -m 10 -w ' status=%{http_code}' $o/private/z 2>&1)"
+check denied_host "$(curl -sS -m 10 -w ' status=%{http_code}' https://elsewhere.test/ 2>&1)"
+check direct_ip "$(curl -sS -m 5 --noproxy '*' -k https://$ORIGIN_IP/allowed/ -o /dev/null 2>&1; echo rc=$?)"
+check direct_out "$(curl -sS -m 5 --noproxy '*' http://1.1.1.1/ -o /dev/null 2>&1; echo rc=$?)"
+check dns_origin "$(getent hosts origin.test; echo rc=$?)"
+check dns_upstream "$(getent hosts upstream.test; echo rc=$?)"
+check dns_external "$(getent hosts deb.debian.org; echo rc=$?)"
+git config --global user.email agent@bottle.test
+git config --global user.name agent
+check clone "$(git clone -q ssh://git@upstream.test/srv/git/app.git /tmp/app 2>&1; echo rc=$?; cat /tmp/app/README 2>&1)"
+cd /tmp/app
+echo 'clean change' > notes.txt && git add notes.txt && git commit -qm 'clean change'
+check push_clean "$(git push -q origin HEAD:main 2>&1; echo rc=$?)"
+printf 'aws_access_key_id = AKIAQYLPMN5HHHFPZAM2\ngithub = ghp_8fJ2kLmN4pQrS6tUvW8xYz0aBcDeFgHiJkLm\n' > creds.txt
+git add creds.txt && git commit -qm 'add creds'
+check push_secret "$(git push origin HEAD:main 2>&1; echo rc=$?)"
+check mcp "$(curl -sS -m 10 -X POST http://supervise:9100/mcp -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}' 2>&1)"
+check mcp_registered "$(cat ~/.claude.json)"
+check current_config "$(cat /etc/bottle/current-config/routes.yaml)"
+echo READY-FOR-INSPECTION
+read -r _go
+exit 7
+"#;
+
+struct Checks(Vec<(String, String)>);
+
+impl Checks {
+    fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("the agent script printed no CHECK {name}; got {:#?}", self.0))
+    }
+}
+
+fn base_image() -> String {
+    std::env::var("BOTTLE_TEST_BASE_IMAGE").unwrap_or_else(|_| "bottle-base:bookworm".into())
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The base image (built locally when missing) and bottle's images, via the real CLI.
+fn build_images(bottle: &Path) {
+    let status = Command::new(repo_root().join("scripts/base-image"))
+        .arg(base_image())
+        .status()
+        .expect("run scripts/base-image");
+    assert!(status.success(), "scripts/base-image failed; run scripts/test-env");
+    let bin_dir = bottle.parent().unwrap();
+    let out = Command::new(bottle)
+        .args(["images", "build", "--base-image", &base_image(), "--bin-dir"])
+        .arg(bin_dir)
+        .output()
+        .expect("run bottle images build");
+    assert!(
+        out.status.success(),
+        "bottle images build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ssh_keygen(path: &Path) -> String {
+    let status = Command::new(bottle_tests::tools::required_tool("BOTTLE_TEST_SSH_KEYGEN", "ssh-keygen"))
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f"])
+        .arg(path)
+        .status()
+        .expect("run ssh-keygen");
+    assert!(status.success());
+    std::fs::read_to_string(path.with_extension("pub")).unwrap().trim().to_string()
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn docker_bottle_sandbox_end_to_end() {
+    let bottle = workspace_bin("bottle");
+    build_images(&bottle);
+    let fixture = ensure_image(
+        "bottle-e2e-fixture:1",
+        FIXTURE_DOCKERFILE,
+        &[("BASE_IMAGE", &base_image())],
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let fix = tmp.path().join("fixture");
+    std::fs::create_dir_all(home.join("agents")).unwrap();
+    std::fs::create_dir_all(home.join("bottles")).unwrap();
+    std::fs::create_dir_all(&fix).unwrap();
+
+    let token = random_token();
+    let token_file = tmp.path().join("token-pattern");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+
+    // The origin: nginx with a certificate from a CA only egress-proxy trusts.
+    let ca = TestCa::new(&fix, "e2e-origin");
+    let leaf = ca.issue("origin", &["origin.test", "elsewhere.test"]);
+    assert!(leaf.cert_path.ends_with("origin.pem") && leaf.key_path.ends_with("origin-key.pem"));
+    std::fs::write(
+        fix.join("nginx.conf"),
+        format!(
+            "events {{}}\nhttp {{\n  map $http_authorization $auth_ok {{ default no; \"Bearer {token}\" yes; }}\n  \
+             server {{\n    listen 443 ssl;\n    ssl_certificate /fixture/origin.pem;\n    ssl_certificate_key /fixture/origin-key.pem;\n    \
+             location / {{ default_type text/plain; return 200 \"origin path=$uri auth=$auth_ok\\n\"; }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let net = NetworkGuard::create(&format!("bottle-e2e-{}", std::process::id()));
+    let fix_mount = format!("{}:/fixture:ro", fix.display());
+    let origin = ContainerGuard::run(
+        &format!("{}-origin", net.name),
+        &[
+            "--network", &net.name, "--network-alias", "origin.test", "--network-alias", "elsewhere.test",
+            "-v", &fix_mount, &fixture, "nginx", "-c", "/fixture/nginx.conf", "-g", "daemon off;",
+        ],
+    );
+    let upstream = ContainerGuard::run(
+        &format!("{}-upstream", net.name),
+        &["--network", &net.name, "--network-alias", "upstream.test", &fixture, "/usr/sbin/sshd", "-D", "-e"],
+    );
+    let gate_key = tmp.path().join("gate_key");
+    let gate_pub = ssh_keygen(&gate_key);
+    upstream.exec(&format!(
+        "set -e; mkdir -p /home/git/.ssh; echo '{gate_pub}' > /home/git/.ssh/authorized_keys; \
+         chmod 700 /home/git/.ssh; chmod 600 /home/git/.ssh/authorized_keys; \
+         mkdir -p /srv/git; git init -q --bare -b main /srv/git/app.git; \
+         w=$(mktemp -d); cd $w; git init -q -b main; echo 'hello from upstream' > README; git add README; \
+         git -c user.email=u@test -c user.name=u commit -qm init; git push -q /srv/git/app.git main; \
+         chown -R git:git /srv/git /home/git/.ssh"
+    ));
+    let host_key = upstream.exec("cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub").trim().to_string();
+    let origin_ip = origin.ip_on(&net.name);
+    assert!(!origin_ip.is_empty(), "origin has no IP; logs:\n{}", origin.logs());
+
+    std::fs::write(
+        home.join("bottles/e2e.md"),
+        format!(
+            "---\negress:\n  routes:\n    - host: origin.test\n      paths: [\"/allowed/\"]\n      \
+             auth: {{ scheme: bearer, token_ref: E2E_ORIGIN_TOKEN }}\n  pipelock: false\n  network: {net}\n  \
+             trust_ca: [{ca}]\ngit:\n  - name: app\n    upstream: ssh://git@upstream.test/srv/git/app.git\n    \
+             identity_file: {key}\n    known_host_key: \"{host_key}\"\nenv: {{ ORIGIN_IP: \"{origin_ip}\" }}\n\
+             supervise: true\nruntime: auto\n---\nThe bottle the end-to-end test runs.\n",
+            net = net.name,
+            ca = ca.cert_path.display(),
+            key = gate_key.display(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(home.join("agents/e2e.md"), "---\nbottle: e2e\n---\nYou are a test.\n").unwrap();
+
+    let mut leftovers = BottleLeftovers::default();
+    let stderr_log = tmp.path().join("bottle.stderr");
+    let mut child = KillOnDrop(Command::new(&bottle)
+        .args(["start", "e2e", "--yes", "--", "sh", "-c", AGENT_SCRIPT])
+        .env("BOTTLE_HOME", &home)
+        .env("E2E_ORIGIN_TOKEN", &token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_log).unwrap())
+        .spawn()
+        .expect("start bottle"));
+    let state_root = home.join("state");
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr_text = || std::fs::read_to_string(&stderr_log).unwrap_or_default();
+    let mut checks = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        if leftovers.ids.is_empty()
+            && let Some(id) = std::fs::read_dir(&state_root).ok().and_then(|mut d| d.next()).and_then(|e| e.ok())
+        {
+            leftovers.ids.push(e2e_id(&id.path()));
+        }
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) if line == "READY-FOR-INSPECTION" => break,
+            Ok(line) => {
+                if let Some(rest) = line.strip_prefix("CHECK ") {
+                    let (name, value) = rest.split_once(' ').unwrap_or((rest, ""));
+                    checks.push((name.to_string(), value.to_string()));
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("bottle exited before the agent script finished; checks {checks:#?}\nstderr:\n{}", stderr_text())
+            }
+        }
+        assert!(Instant::now() < deadline, "agent script timed out; checks {checks:#?}\nstderr:\n{}", stderr_text());
+    }
+    let checks = Checks(checks);
+    let id = leftovers.ids.first().cloned().expect("a state directory for the bottle");
+    let state = state_root.join(&id);
+
+    // Inside the agent: the allowed route works with the host's token injected, even over a forged header.
+    assert!(checks.get("allowed").contains("origin path=/allowed/x auth=yes status=200"), "{}", checks.get("allowed"));
+    assert!(checks.get("forged").contains("auth=yes status=200"), "{}", checks.get("forged"));
+    // Denied path and denied host: 403 with an explanation.
+    for name in ["denied_path", "denied_host"] {
+        let v = checks.get(name);
+        assert!(v.contains("status=403") && v.contains("egress-proxy refused"), "{name}: {v}");
+        assert!(!v.contains("origin path="), "{name} reached the origin: {v}");
+    }
+    assert!(checks.get("denied_host").contains("elsewhere.test"), "{}", checks.get("denied_host"));
+    // No direct route, no name resolution for anything outside the internal network.
+    for name in ["direct_ip", "direct_out"] {
+        let v = checks.get(name);
+        assert!(!v.contains("rc=0"), "{name} connected directly: {v}");
+    }
+    for name in ["dns_origin", "dns_upstream", "dns_external"] {
+        let v = checks.get(name);
+        assert!(v.trim_end().ends_with("rc=2"), "{name} resolved: {v}");
+    }
+    let egress_proxy = format!("{id}-egress-proxy");
+    let control = docker_output(&["exec", &egress_proxy, "getent", "hosts", "origin.test"]);
+    assert!(control.status.success(), "control: egress-proxy must resolve origin.test");
+    // git through the gate: clone, clean push lands, secret push refused.
+    let clone = checks.get("clone");
+    assert!(clone.contains("rc=0") && clone.contains("hello from upstream"), "{clone}");
+    assert!(checks.get("push_clean").contains("rc=0"), "{}", checks.get("push_clean"));
+    let refused = checks.get("push_secret");
+    assert!(!refused.contains("rc=0"), "secret push went through: {refused}");
+    assert!(!refused.contains("AKIAQYLPMN5HHHFPZAM2") && !refused.contains("ghp_8fJ2kLmN4pQrS6tUvW8xYz0aBcDeFgHiJkLm"), "rejection echoed the secret: {refused}");
+    let upstream_log = upstream.exec("git --git-dir=/srv/git/app.git log --format=%s main");
+    assert_eq!(upstream_log.lines().collect::<Vec<_>>(), ["clean change", "init"], "upstream history");
+    // supervise answers MCP and is registered for Claude Code.
+    let mcp = checks.get("mcp");
+    assert!(mcp.contains("\"protocolVersion\"") && mcp.contains("serverInfo"), "{mcp}");
+    assert!(checks.get("mcp_registered").contains("http://supervise:9100/mcp"), "{}", checks.get("mcp_registered"));
+    assert!(checks.get("current_config").contains("origin.test"), "{}", checks.get("current_config"));
+
+    // From the host, while the bottle runs: the token is nowhere in the agent container.
+    let agent = format!("{id}-agent");
+    let procs = docker(&["exec", "-u", "0", &agent, "sh", "-c", "cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null; ps auxeww"]);
+    assert!(procs.contains("HTTPS_PROXY=http://egress-proxy:3128"), "process environments were not read");
+    assert!(!procs.contains(&token), "token in an agent process environment or command line");
+    let inspect = docker(&["inspect", &agent]);
+    assert!(!inspect.contains(&token), "token in the agent's container config");
+    let export = tmp.path().join("agent.tar");
+    export_to(&agent, &export);
+    let ca_line = tmp.path().join("ca-line");
+    let ca_pem = std::fs::read_to_string(state.join("trust/agent/egress-proxy-ca.pem")).unwrap();
+    std::fs::write(&ca_line, format!("{}\n", ca_pem.lines().nth(1).unwrap())).unwrap();
+    assert!(file_contains(&export, &ca_line), "control: the installed CA must be in the agent's filesystem export");
+    assert!(!file_contains(&export, &token_file), "token in the agent's filesystem");
+    for mount in ["trust/agent", "agent", "current-config", "transcript"] {
+        let mut files = Vec::new();
+        walk(&state.join(mount), &mut files);
+        for f in files {
+            assert!(!file_contains(&f, &token_file), "token in {} (mounted into the agent)", f.display());
+        }
+    }
+    // Control: egress-proxy does hold it.
+    let held = docker(&["exec", &egress_proxy, "cat", "/run/bottle/secrets/E2E_ORIGIN_TOKEN"]);
+    assert_eq!(held, token);
+
+    // Let the script finish: its exit status is bottle's, and teardown leaves nothing running.
+    child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let status = wait(&mut child.0, Duration::from_secs(90)).unwrap_or_else(|| panic!("bottle did not exit\n{}", stderr_text()));
+    assert_eq!(status.code(), Some(7), "bottle must exit with the command's status\n{}", stderr_text());
+    let left = docker(&["ps", "-aq", "--filter", &format!("label=bottle.id={id}")]);
+    assert!(left.trim().is_empty(), "containers left after exit: {left}");
+    let nets = docker(&["network", "ls", "-q", "--filter", &format!("label=bottle.id={id}")]);
+    assert!(nets.trim().is_empty(), "networks left after exit: {nets}");
+    assert!(state.join("metadata.json").is_file() && state.join("compose.log").is_file());
+    assert!(!state.join("secrets").exists(), "secrets must be scrubbed at teardown");
+    let mut files = Vec::new();
+    walk(&state, &mut files);
+    for f in files {
+        assert!(!file_contains(&f, &token_file), "token left in {}", f.display());
+    }
+    let stderr = stderr_text();
+    assert!(!stderr.contains(&token), "token in bottle's output");
+    drop(leftovers);
+}
+
+/// Kills `bottle` if the test fails while it runs (its containers are swept by [`BottleLeftovers`]).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn random_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).expect("read /dev/urandom");
+    format!("e2e-tok-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn e2e_id(state_dir: &Path) -> String {
+    state_dir.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn wait(child: &mut std::process::Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
