@@ -4,3 +4,4 @@
 //! SSH to the real upstreams, with its own key and a pinned host key.
 
 pub mod config;
+pub mod scan;

@@ -1,0 +1,178 @@
+use super::*;
+use crate::scan::Scanner;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn load_err(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "rules.toml", text);
+    let e = RuleSet::load(&p, false).unwrap_err().to_string();
+    e.replace(&p.display().to_string(), "rules.toml")
+}
+
+fn ids(set: &RuleSet) -> Vec<&str> {
+    set.rules.iter().map(|r| r.id.as_str()).collect()
+}
+
+#[test]
+fn builtin_pack_parses() {
+    let set = RuleSet::builtin().unwrap();
+    assert!(set.rules.len() >= 30);
+    assert!(
+        set.rules.iter().all(|r| !r.keywords.is_empty()),
+        "every built-in rule is keyworded"
+    );
+}
+
+#[test]
+fn operator_rules_replace_or_extend_the_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "rules.toml",
+        "title = \"acme\"\n[[rules]]\nid = \"acme-key\"\ndescription = \"Acme key\"\nregex = '''acme_[a-z0-9]{16}'''\nkeywords = [\"ACME_\"]\ntags = [\"x\"]\n",
+    );
+    let alone = RuleSet::load(&p, false).unwrap();
+    assert_eq!(ids(&alone), ["acme-key"]);
+    assert_eq!(alone.rules[0].keywords, ["acme_"]);
+    let both = RuleSet::load(&p, true).unwrap();
+    assert!(ids(&both).contains(&"acme-key") && ids(&both).contains(&"github-pat"));
+}
+
+#[test]
+fn extend_use_default_and_disabled_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "rules.toml",
+        "[extend]\nuseDefault = true\ndisabledRules = [\"jwt\"]\n[[rules]]\nid = \"github-pat\"\ndescription = \"overridden\"\n[[rules.allowlists]]\nregexes = ['''^ghp_0''']\n",
+    );
+    let set = RuleSet::load(&p, false).unwrap();
+    assert!(!ids(&set).contains(&"jwt"));
+    let pat = set.rules.iter().find(|r| r.id == "github-pat").unwrap();
+    assert_eq!(pat.description, "overridden");
+    assert!(pat.regex.is_some(), "regex kept from the base rule");
+    assert_eq!(pat.allowlists.len(), 1);
+}
+
+#[test]
+fn extend_path_chains_relative_files_with_a_depth_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "base.toml",
+        "[[rules]]\nid = \"base\"\nregex = 'b[0-9]{8}'\nkeywords = ['b']\n",
+    );
+    let p = write(
+        dir.path(),
+        "top.toml",
+        "[extend]\npath = \"base.toml\"\n[[rules]]\nid = \"top\"\nregex = 't[0-9]{8}'\n",
+    );
+    let set = RuleSet::load(&p, false).unwrap();
+    assert_eq!(ids(&set), ["base", "top"]);
+    let loop_path = write(dir.path(), "loop.toml", "[extend]\npath = \"loop.toml\"\n");
+    let e = RuleSet::load(&loop_path, false).unwrap_err().to_string();
+    assert!(e.contains("chains more than 2 files"), "{e}");
+}
+
+#[test]
+fn errors_name_file_line_and_column() {
+    let e = load_err("[[rules]]\nid = \"x\"\nregx = 'a'\n");
+    assert!(
+        e.starts_with("rules.toml:3:1: unknown key `regx` (did you mean `regex`?)"),
+        "{e}"
+    );
+    let e = load_err("[[rules]]\nid = \"x\"\nregex = '''a(b'''\n");
+    assert!(
+        e.starts_with("rules.toml:3:9: rule `x` regex does not compile: unclosed group"),
+        "{e}"
+    );
+    let e = load_err("[[rules]]\nid = \"x\"\nregex = 'a(b)'\nsecretGroup = 3\n");
+    assert!(
+        e.starts_with("rules.toml:2:6: rule `x`: secretGroup 3 does not exist"),
+        "{e}"
+    );
+    let e = load_err("[[rules]]\nid = \"x\"\n");
+    assert!(
+        e.contains("rules.toml:2:6: rule `x` has neither `regex` nor `path`"),
+        "{e}"
+    );
+    let e = load_err("[[rules]]\nid = \"x\"\nregex = 'a'\n[[rules]]\nid = \"x\"\nregex = 'b'\n");
+    assert!(
+        e.starts_with("rules.toml:5:6: rule id `x` is defined twice"),
+        "{e}"
+    );
+    let e = load_err(
+        "[[rules]]\nid = \"x\"\nregex = 'a'\n[[rules.allowlists]]\ncondition = \"XOR\"\nregexes = ['a']\n",
+    );
+    assert!(
+        e.starts_with("rules.toml:5:13: unknown allowlist condition `XOR`"),
+        "{e}"
+    );
+    let e = load_err(
+        "[[rules]]\nid = \"x\"\nregex = 'a'\n[[rules.allowlists]]\ndescription = 'nothing'\n",
+    );
+    assert!(e.contains("it would allow nothing"), "{e}");
+    let e = load_err("[[rules]]\nid = \"x\"\nregex = 'a'\nrequired = [{id = 'y'}]\n");
+    assert!(
+        e.contains("composite rules (`required`) are not supported"),
+        "{e}"
+    );
+    let e = load_err("[[allowlists]]\ntargetRules = ['nope']\nregexes = ['a']\n");
+    assert!(
+        e.starts_with("rules.toml:2:15: [[allowlists]] targetRules names `nope`"),
+        "{e}"
+    );
+    let e = load_err("[[rules]\n");
+    assert!(e.starts_with("rules.toml:1:"), "{e}");
+    let e = load_err("[extend]\nuseDefault = true\npath = 'x.toml'\n");
+    assert!(e.contains("both `useDefault` and `path`"), "{e}");
+}
+
+#[test]
+fn global_allowlists_in_both_spellings() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = write(
+        dir.path(),
+        "a.toml",
+        "[[rules]]\nid = 'k'\nregex = 'key_[0-9]{6}'\nkeywords = ['key_']\n[allowlist]\npaths = ['''^vendor/''']\n",
+    );
+    let s = Scanner::new(RuleSet::load(&legacy, false).unwrap()).unwrap();
+    assert_eq!(s.scan_blob(Some("src/a"), None, b"key_123456").len(), 1);
+    assert!(
+        s.scan_blob(Some("vendor/a"), None, b"key_123456")
+            .is_empty()
+    );
+    let targeted = write(
+        dir.path(),
+        "b.toml",
+        "[[rules]]\nid = 'k'\nregex = 'key_[0-9]{6}'\n[[rules]]\nid = 'j'\nregex = 'jey_[0-9]{6}'\n[[allowlists]]\ntargetRules = ['k']\nregexTarget = 'line'\nregexes = ['ok-here']\n",
+    );
+    let s = Scanner::new(RuleSet::load(&targeted, false).unwrap()).unwrap();
+    assert!(s.scan_blob(None, None, b"key_123456 ok-here").is_empty());
+    assert_eq!(s.scan_blob(None, None, b"jey_123456 ok-here").len(), 1);
+}
+
+#[test]
+fn path_only_rules_and_secret_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "r.toml",
+        "[[rules]]\nid = 'ssh-key-file'\npath = '''(^|/)id_(rsa|ed25519)$'''\n[[rules]]\nid = 'pw'\nregex = '''pw=([a-z]+)-([0-9]+)'''\nsecretGroup = 2\nentropy = 1.0\n",
+    );
+    let s = Scanner::new(RuleSet::load(&p, false).unwrap()).unwrap();
+    let f = s.scan_blob(Some("home/.ssh/id_ed25519"), None, b"anything");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].rule, "ssh-key-file");
+    let f = s.scan_blob(None, None, b"pw=abc-1234");
+    assert_eq!(f[0].secret_len, 4);
+    assert!(
+        s.scan_blob(None, None, b"pw=abc-1111").is_empty(),
+        "entropy 0 is not above 1.0"
+    );
+}
