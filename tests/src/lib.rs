@@ -11,6 +11,7 @@ pub mod net;
 pub mod nginx;
 pub mod pki;
 pub mod process;
+pub mod sshd;
 pub mod supervise;
 pub mod tools;
 pub mod websocket;
