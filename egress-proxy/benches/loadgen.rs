@@ -64,7 +64,9 @@ fn options() -> Options {
 fn tls_config(cacert: &PathBuf) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(cacert).expect("read --cacert") {
-        roots.add(cert.expect("PEM certificate")).expect("usable CA");
+        roots
+            .add(cert.expect("PEM certificate"))
+            .expect("usable CA");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -76,28 +78,42 @@ fn tls_config(cacert: &PathBuf) -> Arc<rustls::ClientConfig> {
     Arc::new(config)
 }
 
-async fn connect(o: &Options, tls: Arc<rustls::ClientConfig>) -> tokio_rustls::client::TlsStream<TcpStream> {
+async fn connect(
+    o: &Options,
+    tls: Arc<rustls::ClientConfig>,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let host = o.url.host().expect("URL host").to_string();
     let port = o.url.port_u16().unwrap_or(443);
     let tcp = match o.proxy {
         Some(p) => {
             let mut s = TcpStream::connect(p).await.expect("connect to proxy");
-            s.write_all(format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").as_bytes())
-                .await
-                .expect("send CONNECT");
+            s.write_all(
+                format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").as_bytes(),
+            )
+            .await
+            .expect("send CONNECT");
             let mut head = Vec::new();
             while !head.ends_with(b"\r\n\r\n") {
                 let b = s.read_u8().await.expect("CONNECT answer");
                 head.push(b);
             }
-            assert!(head.starts_with(b"HTTP/1.1 200"), "CONNECT refused: {}", String::from_utf8_lossy(&head));
+            assert!(
+                head.starts_with(b"HTTP/1.1 200"),
+                "CONNECT refused: {}",
+                String::from_utf8_lossy(&head)
+            );
             s
         }
-        None => TcpStream::connect((host.as_str(), port)).await.expect("connect to origin"),
+        None => TcpStream::connect((host.as_str(), port))
+            .await
+            .expect("connect to origin"),
     };
     tcp.set_nodelay(true).ok();
     let name = ServerName::try_from(host).expect("server name");
-    tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await.expect("TLS handshake")
+    tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake")
 }
 
 struct Sample {
@@ -112,7 +128,11 @@ async fn worker(o: Arc<Options>, tls: Arc<rustls::ClientConfig>, start: Instant)
         .expect("HTTP handshake");
     tokio::spawn(conn);
     let authority = o.url.authority().expect("authority").to_string();
-    let path = o.url.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let path = o
+        .url
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     let measure_from = start + o.warmup;
     let end = measure_from + o.duration;
     let mut sample = Sample {
@@ -138,7 +158,9 @@ async fn worker(o: Arc<Options>, tls: Arc<rustls::ClientConfig>, start: Instant)
             }
         }
         if t >= measure_from {
-            sample.latencies_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            sample
+                .latencies_us
+                .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
             sample.bytes += n;
         }
     }
@@ -163,7 +185,10 @@ fn main() {
         }
         out
     });
-    let mut all: Vec<u32> = samples.iter().flat_map(|s| s.latencies_us.iter().copied()).collect();
+    let mut all: Vec<u32> = samples
+        .iter()
+        .flat_map(|s| s.latencies_us.iter().copied())
+        .collect();
     all.sort_unstable();
     let bytes: u64 = samples.iter().map(|s| s.bytes).sum();
     let secs = o.duration.as_secs_f64();
