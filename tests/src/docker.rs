@@ -95,7 +95,9 @@ impl ContainerGuard {
     /// The container's IP address on `network`.
     pub fn ip_on(&self, network: &str) -> String {
         let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
-        docker(&["inspect", "--format", &format, &self.name]).trim().to_string()
+        docker(&["inspect", "--format", &format, &self.name])
+            .trim()
+            .to_string()
     }
 
     /// The container's last log lines (for failure messages).

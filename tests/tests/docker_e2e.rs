@@ -66,7 +66,12 @@ impl Checks {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
-            .unwrap_or_else(|| panic!("the agent script printed no CHECK {name}; got {:#?}", self.0))
+            .unwrap_or_else(|| {
+                panic!(
+                    "the agent script printed no CHECK {name}; got {:#?}",
+                    self.0
+                )
+            })
     }
 }
 
@@ -84,10 +89,19 @@ fn build_images(bottle: &Path) {
         .arg(base_image())
         .status()
         .expect("run scripts/base-image");
-    assert!(status.success(), "scripts/base-image failed; run scripts/test-env");
+    assert!(
+        status.success(),
+        "scripts/base-image failed; run scripts/test-env"
+    );
     let bin_dir = bottle.parent().unwrap();
     let out = Command::new(bottle)
-        .args(["images", "build", "--base-image", &base_image(), "--bin-dir"])
+        .args([
+            "images",
+            "build",
+            "--base-image",
+            &base_image(),
+            "--bin-dir",
+        ])
         .arg(bin_dir)
         .output()
         .expect("run bottle images build");
@@ -99,13 +113,19 @@ fn build_images(bottle: &Path) {
 }
 
 fn ssh_keygen(path: &Path) -> String {
-    let status = Command::new(bottle_tests::tools::required_tool("BOTTLE_TEST_SSH_KEYGEN", "ssh-keygen"))
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f"])
-        .arg(path)
-        .status()
-        .expect("run ssh-keygen");
+    let status = Command::new(bottle_tests::tools::required_tool(
+        "BOTTLE_TEST_SSH_KEYGEN",
+        "ssh-keygen",
+    ))
+    .args(["-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f"])
+    .arg(path)
+    .status()
+    .expect("run ssh-keygen");
     assert!(status.success());
-    std::fs::read_to_string(path.with_extension("pub")).unwrap().trim().to_string()
+    std::fs::read_to_string(path.with_extension("pub"))
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -158,13 +178,34 @@ fn docker_bottle_sandbox_end_to_end() {
     let origin = ContainerGuard::run(
         &format!("{}-origin", net.name),
         &[
-            "--network", &net.name, "--network-alias", "origin.test", "--network-alias", "elsewhere.test",
-            "-v", &fix_mount, &fixture, "nginx", "-c", "/fixture/nginx.conf", "-g", "daemon off;",
+            "--network",
+            &net.name,
+            "--network-alias",
+            "origin.test",
+            "--network-alias",
+            "elsewhere.test",
+            "-v",
+            &fix_mount,
+            &fixture,
+            "nginx",
+            "-c",
+            "/fixture/nginx.conf",
+            "-g",
+            "daemon off;",
         ],
     );
     let upstream = ContainerGuard::run(
         &format!("{}-upstream", net.name),
-        &["--network", &net.name, "--network-alias", "upstream.test", &fixture, "/usr/sbin/sshd", "-D", "-e"],
+        &[
+            "--network",
+            &net.name,
+            "--network-alias",
+            "upstream.test",
+            &fixture,
+            "/usr/sbin/sshd",
+            "-D",
+            "-e",
+        ],
     );
     let gate_key = tmp.path().join("gate_key");
     let gate_pub = ssh_keygen(&gate_key);
@@ -176,9 +217,16 @@ fn docker_bottle_sandbox_end_to_end() {
          git -c user.email=u@test -c user.name=u commit -qm init; git push -q /srv/git/app.git main; \
          chown -R git:git /srv/git /home/git/.ssh"
     ));
-    let host_key = upstream.exec("cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub").trim().to_string();
+    let host_key = upstream
+        .exec("cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub")
+        .trim()
+        .to_string();
     let origin_ip = origin.ip_on(&net.name);
-    assert!(!origin_ip.is_empty(), "origin has no IP; logs:\n{}", origin.logs());
+    assert!(
+        !origin_ip.is_empty(),
+        "origin has no IP; logs:\n{}",
+        origin.logs()
+    );
 
     std::fs::write(
         home.join("bottles/e2e.md"),
@@ -194,19 +242,25 @@ fn docker_bottle_sandbox_end_to_end() {
         ),
     )
     .unwrap();
-    std::fs::write(home.join("agents/e2e.md"), "---\nbottle: e2e\n---\nYou are a test.\n").unwrap();
+    std::fs::write(
+        home.join("agents/e2e.md"),
+        "---\nbottle: e2e\n---\nYou are a test.\n",
+    )
+    .unwrap();
 
     let mut leftovers = BottleLeftovers::default();
     let stderr_log = tmp.path().join("bottle.stderr");
-    let mut child = KillOnDrop(Command::new(&bottle)
-        .args(["start", "e2e", "--yes", "--", "sh", "-c", AGENT_SCRIPT])
-        .env("BOTTLE_HOME", &home)
-        .env("E2E_ORIGIN_TOKEN", &token)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_log).unwrap())
-        .spawn()
-        .expect("start bottle"));
+    let mut child = KillOnDrop(
+        Command::new(&bottle)
+            .args(["start", "e2e", "--yes", "--", "sh", "-c", AGENT_SCRIPT])
+            .env("BOTTLE_HOME", &home)
+            .env("E2E_ORIGIN_TOKEN", &token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_log).unwrap())
+            .spawn()
+            .expect("start bottle"),
+    );
     let state_root = home.join("state");
     let stdout = child.0.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -222,7 +276,10 @@ fn docker_bottle_sandbox_end_to_end() {
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         if leftovers.ids.is_empty()
-            && let Some(id) = std::fs::read_dir(&state_root).ok().and_then(|mut d| d.next()).and_then(|e| e.ok())
+            && let Some(id) = std::fs::read_dir(&state_root)
+                .ok()
+                .and_then(|mut d| d.next())
+                .and_then(|e| e.ok())
         {
             leftovers.ids.push(e2e_id(&id.path()));
         }
@@ -236,25 +293,56 @@ fn docker_bottle_sandbox_end_to_end() {
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                panic!("bottle exited before the agent script finished; checks {checks:#?}\nstderr:\n{}", stderr_text())
+                panic!(
+                    "bottle exited before the agent script finished; checks {checks:#?}\nstderr:\n{}",
+                    stderr_text()
+                )
             }
         }
-        assert!(Instant::now() < deadline, "agent script timed out; checks {checks:#?}\nstderr:\n{}", stderr_text());
+        assert!(
+            Instant::now() < deadline,
+            "agent script timed out; checks {checks:#?}\nstderr:\n{}",
+            stderr_text()
+        );
     }
     let checks = Checks(checks);
-    let id = leftovers.ids.first().cloned().expect("a state directory for the bottle");
+    let id = leftovers
+        .ids
+        .first()
+        .cloned()
+        .expect("a state directory for the bottle");
     let state = state_root.join(&id);
 
     // Inside the agent: the allowed route works with the host's token injected, even over a forged header.
-    assert!(checks.get("allowed").contains("origin path=/allowed/x auth=yes status=200"), "{}", checks.get("allowed"));
-    assert!(checks.get("forged").contains("auth=yes status=200"), "{}", checks.get("forged"));
+    assert!(
+        checks
+            .get("allowed")
+            .contains("origin path=/allowed/x auth=yes status=200"),
+        "{}",
+        checks.get("allowed")
+    );
+    assert!(
+        checks.get("forged").contains("auth=yes status=200"),
+        "{}",
+        checks.get("forged")
+    );
     // Denied path and denied host: 403 with an explanation.
     for name in ["denied_path", "denied_host"] {
         let v = checks.get(name);
-        assert!(v.contains("status=403") && v.contains("egress-proxy refused"), "{name}: {v}");
-        assert!(!v.contains("origin path="), "{name} reached the origin: {v}");
+        assert!(
+            v.contains("status=403") && v.contains("egress-proxy refused"),
+            "{name}: {v}"
+        );
+        assert!(
+            !v.contains("origin path="),
+            "{name} reached the origin: {v}"
+        );
     }
-    assert!(checks.get("denied_host").contains("elsewhere.test"), "{}", checks.get("denied_host"));
+    assert!(
+        checks.get("denied_host").contains("elsewhere.test"),
+        "{}",
+        checks.get("denied_host")
+    );
     // No direct route, no name resolution for anything outside the internal network.
     for name in ["direct_ip", "direct_out"] {
         let v = checks.get(name);
@@ -266,61 +354,146 @@ fn docker_bottle_sandbox_end_to_end() {
     }
     let egress_proxy = format!("{id}-egress-proxy");
     let control = docker_output(&["exec", &egress_proxy, "getent", "hosts", "origin.test"]);
-    assert!(control.status.success(), "control: egress-proxy must resolve origin.test");
+    assert!(
+        control.status.success(),
+        "control: egress-proxy must resolve origin.test"
+    );
     // git through the gate: clone, clean push lands, secret push refused.
     let clone = checks.get("clone");
-    assert!(clone.contains("rc=0") && clone.contains("hello from upstream"), "{clone}");
-    assert!(checks.get("push_clean").contains("rc=0"), "{}", checks.get("push_clean"));
+    assert!(
+        clone.contains("rc=0") && clone.contains("hello from upstream"),
+        "{clone}"
+    );
+    assert!(
+        checks.get("push_clean").contains("rc=0"),
+        "{}",
+        checks.get("push_clean")
+    );
     let refused = checks.get("push_secret");
-    assert!(!refused.contains("rc=0"), "secret push went through: {refused}");
-    assert!(!refused.contains("AKIAQYLPMN5HHHFPZAM2") && !refused.contains("ghp_8fJ2kLmN4pQrS6tUvW8xYz0aBcDeFgHiJkLm"), "rejection echoed the secret: {refused}");
+    assert!(
+        !refused.contains("rc=0"),
+        "secret push went through: {refused}"
+    );
+    assert!(
+        !refused.contains("AKIAQYLPMN5HHHFPZAM2")
+            && !refused.contains("ghp_8fJ2kLmN4pQrS6tUvW8xYz0aBcDeFgHiJkLm"),
+        "rejection echoed the secret: {refused}"
+    );
     let upstream_log = upstream.exec("git --git-dir=/srv/git/app.git log --format=%s main");
-    assert_eq!(upstream_log.lines().collect::<Vec<_>>(), ["clean change", "init"], "upstream history");
+    assert_eq!(
+        upstream_log.lines().collect::<Vec<_>>(),
+        ["clean change", "init"],
+        "upstream history"
+    );
     // supervise answers MCP and is registered for Claude Code.
     let mcp = checks.get("mcp");
-    assert!(mcp.contains("\"protocolVersion\"") && mcp.contains("serverInfo"), "{mcp}");
-    assert!(checks.get("mcp_registered").contains("http://supervise:9100/mcp"), "{}", checks.get("mcp_registered"));
-    assert!(checks.get("current_config").contains("origin.test"), "{}", checks.get("current_config"));
+    assert!(
+        mcp.contains("\"protocolVersion\"") && mcp.contains("serverInfo"),
+        "{mcp}"
+    );
+    assert!(
+        checks
+            .get("mcp_registered")
+            .contains("http://supervise:9100/mcp"),
+        "{}",
+        checks.get("mcp_registered")
+    );
+    assert!(
+        checks.get("current_config").contains("origin.test"),
+        "{}",
+        checks.get("current_config")
+    );
 
     // From the host, while the bottle runs: the token is nowhere in the agent container.
     let agent = format!("{id}-agent");
-    let procs = docker(&["exec", "-u", "0", &agent, "sh", "-c", "cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null; ps auxeww"]);
-    assert!(procs.contains("HTTPS_PROXY=http://egress-proxy:3128"), "process environments were not read");
-    assert!(!procs.contains(&token), "token in an agent process environment or command line");
+    let procs = docker(&[
+        "exec",
+        "-u",
+        "0",
+        &agent,
+        "sh",
+        "-c",
+        "cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null; ps auxeww",
+    ]);
+    assert!(
+        procs.contains("HTTPS_PROXY=http://egress-proxy:3128"),
+        "process environments were not read"
+    );
+    assert!(
+        !procs.contains(&token),
+        "token in an agent process environment or command line"
+    );
     let inspect = docker(&["inspect", &agent]);
-    assert!(!inspect.contains(&token), "token in the agent's container config");
+    assert!(
+        !inspect.contains(&token),
+        "token in the agent's container config"
+    );
     let export = tmp.path().join("agent.tar");
     export_to(&agent, &export);
     let ca_line = tmp.path().join("ca-line");
     let ca_pem = std::fs::read_to_string(state.join("trust/agent/egress-proxy-ca.pem")).unwrap();
     std::fs::write(&ca_line, format!("{}\n", ca_pem.lines().nth(1).unwrap())).unwrap();
-    assert!(file_contains(&export, &ca_line), "control: the installed CA must be in the agent's filesystem export");
-    assert!(!file_contains(&export, &token_file), "token in the agent's filesystem");
+    assert!(
+        file_contains(&export, &ca_line),
+        "control: the installed CA must be in the agent's filesystem export"
+    );
+    assert!(
+        !file_contains(&export, &token_file),
+        "token in the agent's filesystem"
+    );
     for mount in ["trust/agent", "agent", "current-config", "transcript"] {
         let mut files = Vec::new();
         walk(&state.join(mount), &mut files);
         for f in files {
-            assert!(!file_contains(&f, &token_file), "token in {} (mounted into the agent)", f.display());
+            assert!(
+                !file_contains(&f, &token_file),
+                "token in {} (mounted into the agent)",
+                f.display()
+            );
         }
     }
     // Control: egress-proxy does hold it.
-    let held = docker(&["exec", &egress_proxy, "cat", "/run/bottle/secrets/E2E_ORIGIN_TOKEN"]);
+    let held = docker(&[
+        "exec",
+        &egress_proxy,
+        "cat",
+        "/run/bottle/secrets/E2E_ORIGIN_TOKEN",
+    ]);
     assert_eq!(held, token);
 
     // Let the script finish: its exit status is bottle's, and teardown leaves nothing running.
     child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    let status = wait(&mut child.0, Duration::from_secs(90)).unwrap_or_else(|| panic!("bottle did not exit\n{}", stderr_text()));
-    assert_eq!(status.code(), Some(7), "bottle must exit with the command's status\n{}", stderr_text());
+    let status = wait(&mut child.0, Duration::from_secs(90))
+        .unwrap_or_else(|| panic!("bottle did not exit\n{}", stderr_text()));
+    assert_eq!(
+        status.code(),
+        Some(7),
+        "bottle must exit with the command's status\n{}",
+        stderr_text()
+    );
     let left = docker(&["ps", "-aq", "--filter", &format!("label=bottle.id={id}")]);
     assert!(left.trim().is_empty(), "containers left after exit: {left}");
-    let nets = docker(&["network", "ls", "-q", "--filter", &format!("label=bottle.id={id}")]);
+    let nets = docker(&[
+        "network",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=bottle.id={id}"),
+    ]);
     assert!(nets.trim().is_empty(), "networks left after exit: {nets}");
     assert!(state.join("metadata.json").is_file() && state.join("compose.log").is_file());
-    assert!(!state.join("secrets").exists(), "secrets must be scrubbed at teardown");
+    assert!(
+        !state.join("secrets").exists(),
+        "secrets must be scrubbed at teardown"
+    );
     let mut files = Vec::new();
     walk(&state, &mut files);
     for f in files {
-        assert!(!file_contains(&f, &token_file), "token left in {}", f.display());
+        assert!(
+            !file_contains(&f, &token_file),
+            "token left in {}",
+            f.display()
+        );
     }
     let stderr = stderr_text();
     assert!(!stderr.contains(&token), "token in bottle's output");
@@ -340,12 +513,21 @@ impl Drop for KillOnDrop {
 fn random_token() -> String {
     use std::io::Read;
     let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).expect("read /dev/urandom");
-    format!("e2e-tok-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("read /dev/urandom");
+    format!(
+        "e2e-tok-{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 fn e2e_id(state_dir: &Path) -> String {
-    state_dir.file_name().unwrap().to_string_lossy().into_owned()
+    state_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn wait(child: &mut std::process::Child, timeout: Duration) -> Option<std::process::ExitStatus> {

@@ -224,6 +224,7 @@ async fn run(launch: Launch, yes: bool, project: &std::path::Path) -> anyhow::Re
         }
     };
     let ids = host_ids()?;
+    let mut signals = Signals::new()?;
     let options = RenderOptions {
         host_user: format!("{}:{}", ids.0, ids.1),
         agent_image: image_tag.clone(),
@@ -261,7 +262,6 @@ async fn run(launch: Launch, yes: bool, project: &std::path::Path) -> anyhow::Re
     meta.launcher_version = env!("CARGO_PKG_VERSION").to_string();
     meta.write(&state)?;
 
-    let mut signals = Signals::new()?;
     let outcome = tokio::select! {
         r = bring_up(&compose, &plan, &state, ready_timeout) => r,
         s = signals.recv() => Err(anyhow::anyhow!("interrupted by {s} during start")),

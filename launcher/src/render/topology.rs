@@ -76,6 +76,11 @@ pub fn git_key_name(remote: &str) -> String {
     format!("{remote}.key")
 }
 
+/// Claude Code's MCP tool-call timeout set in bottles with supervise (unless
+/// `env` sets one): supervise waits up to 10 minutes for a decision, so the
+/// client waits a little longer.
+pub const MCP_TOOL_TIMEOUT_MS: u32 = 660_000;
+
 /// Environment of the agent: proxies, CA locations, bottle facts, the bottle's `env`.
 pub fn agent_environment(plan: &Plan, state: &StateDir) -> BTreeMap<String, String> {
     let proxy = format!("http://egress-proxy:{EGRESS_PROXY_PORT}");
@@ -89,6 +94,10 @@ pub fn agent_environment(plan: &Plan, state: &StateDir) -> BTreeMap<String, Stri
     let no_proxy = no_proxy.join(",");
     let ca = format!("{AGENT_CA_DIR}/{AGENT_CA_FILE}");
     let mut env: BTreeMap<String, String> = plan.env.clone();
+    if plan.supervise {
+        env.entry("MCP_TOOL_TIMEOUT".into())
+            .or_insert_with(|| MCP_TOOL_TIMEOUT_MS.to_string());
+    }
     for (k, v) in [
         ("HTTP_PROXY", proxy.as_str()),
         ("HTTPS_PROXY", &proxy),
