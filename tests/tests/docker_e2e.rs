@@ -461,6 +461,13 @@ fn docker_bottle_sandbox_end_to_end() {
     ]);
     assert_eq!(held, token);
 
+    // `bottle list` shows the bottle running, then flags a sidecar that died.
+    let list = run_bottle(&bottle, &home, &["list"]);
+    assert!(list.contains(&id) && list.contains("running"), "{list}");
+    docker(&["kill", &format!("{id}-supervise")]);
+    let list = run_bottle(&bottle, &home, &["list"]);
+    assert!(list.contains("DEGRADED (supervise not running)"), "{list}");
+
     // Let the script finish: its exit status is bottle's, and teardown leaves nothing running.
     child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let status = wait(&mut child.0, Duration::from_secs(90))
@@ -497,7 +504,29 @@ fn docker_bottle_sandbox_end_to_end() {
     }
     let stderr = stderr_text();
     assert!(!stderr.contains(&token), "token in bottle's output");
+
+    // A stopped bottle is listed with --all, and cleanup removes its state.
+    assert!(!run_bottle(&bottle, &home, &["list"]).contains(&id));
+    assert!(run_bottle(&bottle, &home, &["list", "--all"]).contains("stopped"));
+    run_bottle(&bottle, &home, &["cleanup", "--yes", &id]);
+    assert!(!state.exists(), "cleanup must remove the state directory");
     drop(leftovers);
+}
+
+/// Run `bottle ARGS` with `BOTTLE_HOME=home`; returns stdout, panics on failure.
+fn run_bottle(bottle: &Path, home: &Path, args: &[&str]) -> String {
+    let out = Command::new(bottle)
+        .args(args)
+        .env("BOTTLE_HOME", home)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bottle");
+    assert!(
+        out.status.success(),
+        "bottle {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Kills `bottle` if the test fails while it runs (its containers are swept by [`BottleLeftovers`]).
