@@ -68,9 +68,12 @@ impl Sshd {
             format!(
                 "#!/bin/sh\nprintf '%s\\n' \"$SSH_ORIGINAL_COMMAND\" >> {log}\n\
                  if [ -s {delay} ]; then sleep \"$(cat {delay})\"; fi\n\
-                 exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n",
+                 /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\nrc=$?\n\
+                 if [ -s {linger} ]; then sleep \"$(cat {linger})\"; fi\n\
+                 exit $rc\n",
                 log = dir.join("commands.log").display(),
                 delay = dir.join("delay").display(),
+                linger = dir.join("linger").display(),
             ),
         )
         .expect("write command wrapper");
@@ -146,6 +149,13 @@ impl Sshd {
     pub fn set_delay(&self, seconds: f64) {
         let text = if seconds > 0.0 { format!("{seconds}") } else { String::new() };
         std::fs::write(self.dir.join("delay"), text).expect("write delay");
+    }
+
+    /// Keep every later session open `seconds` after its command finished (0 removes it),
+    /// so a client's round trip outlasts the moment the server read its refs.
+    pub fn set_linger(&self, seconds: f64) {
+        let text = if seconds > 0.0 { format!("{seconds}") } else { String::new() };
+        std::fs::write(self.dir.join("linger"), text).expect("write linger");
     }
 
     /// The server's log so far.

@@ -166,7 +166,11 @@ impl Gate {
         let (mut reader, mut writer) = stream.into_split();
         let req = match self.read_request(&mut reader).await {
             Ok(r) => r,
-            Err(reason) => {
+            Err(None) => {
+                tracing::debug!(client, "connection closed without a request");
+                return;
+            }
+            Err(Some(reason)) => {
                 let _ = writer.write_all(&err_frame(&reason)).await;
                 let _ = writer.shutdown().await;
                 tracing::info!(client, reason, "request refused");
@@ -291,36 +295,46 @@ impl Gate {
         }
     }
 
+    /// The request, or why not (`None`: the peer closed without sending a byte, e.g. a port probe).
     async fn read_request(
         &self,
         reader: &mut tokio::net::tcp::OwnedReadHalf,
-    ) -> Result<Request, String> {
+    ) -> Result<Request, Option<String>> {
         let limit = self.settings.timeouts.request;
+        let closed =
+            || Some("connection closed before a complete request was received".to_string());
         let payload = tokio::time::timeout(limit, async {
             let mut prefix = [0u8; 4];
-            reader.read_exact(&mut prefix).await.map_err(|_| {
-                "connection closed before a complete request was received".to_string()
-            })?;
-            let len = parse_len(&prefix).map_err(|e| e.to_string())?;
-            if len <= 4 {
-                return Err("expected a request line, got a flush or empty pkt-line".to_string());
+            if reader.read(&mut prefix[..1]).await.unwrap_or(0) == 0 {
+                return Err(None);
             }
-            if len - 4 > MAX_REQUEST_BYTES {
-                return Err(format!(
-                    "request line of {} bytes exceeds the {MAX_REQUEST_BYTES}-byte limit",
-                    len - 4
+            reader
+                .read_exact(&mut prefix[1..])
+                .await
+                .map_err(|_| closed())?;
+            let len = parse_len(&prefix).map_err(|e| Some(e.to_string()))?;
+            if len <= 4 {
+                return Err(Some(
+                    "expected a request line, got a flush or empty pkt-line".to_string(),
                 ));
             }
+            if len - 4 > MAX_REQUEST_BYTES {
+                return Err(Some(format!(
+                    "request line of {} bytes exceeds the {MAX_REQUEST_BYTES}-byte limit",
+                    len - 4
+                )));
+            }
             let mut payload = vec![0u8; len - 4];
-            reader.read_exact(&mut payload).await.map_err(|_| {
-                "connection closed before a complete request was received".to_string()
-            })?;
+            reader
+                .read_exact(&mut payload)
+                .await
+                .map_err(|_| closed())?;
             Ok(payload)
         })
         .await
-        .map_err(|_| format!("no complete request within {}s", limit.as_secs()))??;
+        .map_err(|_| Some(format!("no complete request within {}s", limit.as_secs())))??;
         let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
-        parse_request(&payload, &names).map_err(|e| e.0)
+        parse_request(&payload, &names).map_err(|e| Some(e.0))
     }
 
     fn open_session(&self, req: &Request) -> std::io::Result<PathBuf> {

@@ -13,13 +13,20 @@ use std::time::{Duration, Instant};
 
 use super::report::{RefUpdate, UpstreamResult};
 
+/// Lines of the upstream's own messages relayed to the client.
+const MAX_RELAYED_LINES: usize = 20;
+
+/// What forwarding produced: a result per ref and the upstream's `remote:` messages.
+#[derive(Debug, Default)]
+pub struct Forwarded {
+    /// Per-ref outcome, in the order of the updates.
+    pub results: Vec<UpstreamResult>,
+    /// What the upstream printed for the pusher (e.g. why a protected branch refused).
+    pub messages: Vec<String>,
+}
+
 /// Push `updates` from the mirror at `mirror` to `origin`; `atomic` asks the upstream for all-or-nothing.
-pub fn forward(
-    mirror: &Path,
-    updates: &[RefUpdate],
-    atomic: bool,
-    limit: Duration,
-) -> Vec<UpstreamResult> {
+pub fn forward(mirror: &Path, updates: &[RefUpdate], atomic: bool, limit: Duration) -> Forwarded {
     let mut cmd = Command::new("git");
     cmd.current_dir(mirror)
         .args(["push", "--porcelain", "--no-verify"]);
@@ -39,9 +46,32 @@ pub fn forward(
         }
     }
     match run_with_timeout(cmd, limit) {
-        Ok((stdout, stderr)) => results_from(updates, &stdout, &stderr),
-        Err(e) => fail_all(updates, &e),
+        Ok((stdout, stderr)) => Forwarded {
+            results: results_from(updates, &stdout, &stderr),
+            messages: upstream_messages(&stderr),
+        },
+        Err(e) => Forwarded {
+            results: fail_all(updates, &e),
+            messages: Vec::new(),
+        },
     }
+}
+
+/// The `remote: ` lines of git's stderr: the upstream speaking to the pusher.
+fn upstream_messages(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("remote: "))
+        .map(|l| {
+            l.chars()
+                .filter(|c| !c.is_control())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .filter(|l| !l.is_empty())
+        .take(MAX_RELAYED_LINES)
+        .collect()
 }
 
 fn is_zero(oid: &str) -> bool {

@@ -35,12 +35,16 @@ pub fn run(
             return 1;
         }
     };
-    let results = forward(
+    let forwarded = forward(
         &ctx.mirror,
         &updates,
         atomic,
         Duration::from_secs(ctx.push_timeout_secs),
     );
+    for m in &forwarded.messages {
+        let _ = writeln!(stderr, "git-gate: upstream: {m}");
+    }
+    let results = forwarded.results;
     update_mirror(&ctx.mirror, &updates, &results, stderr);
     let mut wire = Vec::new();
     for r in &results {
