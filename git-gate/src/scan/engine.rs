@@ -52,7 +52,13 @@ pub struct Finding {
     pub line: Option<u64>,
     /// Length of the secret in bytes (the only thing said about its value).
     pub secret_len: usize,
+    /// Byte range of the secret in the scanned content (for de-duplication; not reported).
+    #[serde(skip)]
+    pub span: Option<(usize, usize)>,
 }
+
+/// Rules whose id starts with this are catch-alls; a specific rule on the same bytes wins.
+pub const GENERIC_PREFIX: &str = "generic";
 
 /// The compiled scanner: rules plus a keyword automaton.
 #[derive(Debug)]
@@ -177,6 +183,7 @@ impl Scanner {
             self.run_rule(r, target, 0, content.len(), &lines, &mut findings);
         }
         findings.truncate(MAX_FINDINGS_PER_TARGET);
+        drop_shadowed_generics(&mut findings);
         findings.sort_by(|a, b| a.line.cmp(&b.line).then_with(|| a.rule.cmp(&b.rule)));
         findings
     }
@@ -201,6 +208,7 @@ impl Scanner {
                     description: spec.description.clone(),
                     line: None,
                     secret_len: 0,
+                    span: None,
                 });
             }
         }
@@ -316,6 +324,7 @@ impl Scanner {
                 description: spec.description.clone(),
                 line: Some(line),
                 secret_len: secret_bytes.len(),
+                span: Some((start + secret.start(), start + secret.end())),
             });
             if findings.len() >= MAX_FINDINGS_PER_TARGET {
                 return;
@@ -326,6 +335,20 @@ impl Scanner {
     fn allowed(&self, spec: &RuleSpec, cand: &Candidate<'_>) -> bool {
         self.global.iter().any(|a| a.allows(cand)) || spec.allowlists.iter().any(|a| a.allows(cand))
     }
+}
+
+/// Remove catch-all findings on bytes a specific rule already reported.
+fn drop_shadowed_generics(findings: &mut Vec<Finding>) {
+    let specific: Vec<(usize, usize)> = findings
+        .iter()
+        .filter(|f| !f.rule.starts_with(GENERIC_PREFIX))
+        .filter_map(|f| f.span)
+        .collect();
+    findings.retain(|f| {
+        !f.rule.starts_with(GENERIC_PREFIX)
+            || f.span
+                .is_none_or(|(s, e)| !specific.iter().any(|&(a, b)| s < b && a < e))
+    });
 }
 
 /// Whether a regex can match a newline, i.e. needs a window of several lines.
