@@ -30,7 +30,7 @@ nginx-light openssh-server git ca-certificates && rm -rf /var/lib/apt/lists/* \
 /// What the agent runs. Each check prints `CHECK <name> <result>`; the host asserts on them.
 /// It never sees the token: the origin answers `auth=yes` only when it got exactly the host's token.
 const AGENT_SCRIPT: &str = r#"
-check() { printf 'CHECK %s %s\n' "$1" "$(printf '%s' "$2" | tr '\n' ' ')"; }
+check() { printf 'CHECK %s %s\n' "$1" "$(printf '%s' "$2" | tr '\n' ' ' | tr -s ' ')"; }
 o=https://origin.test
 check allowed "$(curl -sS -m 10 -w ' status=%{http_code}' $o/allowed/x 2>&1)"
 check forged "$(curl -sS -m 10 -H 'Authorization: Bearer forged-by-agent' -w ' status=%{http_code}' $o/allowed/y 2>&1)"
@@ -167,7 +167,7 @@ fn docker_bottle_sandbox_end_to_end() {
     std::fs::write(
         fix.join("nginx.conf"),
         format!(
-            "events {{}}\nhttp {{\n  map $http_authorization $auth_ok {{ default no; \"Bearer {token}\" yes; }}\n  \
+            "events {{}}\nhttp {{\n  map_hash_bucket_size 128;\n  map $http_authorization $auth_ok {{ default no; \"Bearer {token}\" yes; }}\n  \
              server {{\n    listen 443 ssl;\n    ssl_certificate /fixture/origin.pem;\n    ssl_certificate_key /fixture/origin-key.pem;\n    \
              location / {{ default_type text/plain; return 200 \"origin path=$uri auth=$auth_ok\\n\"; }}\n  }}\n}}\n"
         ),
