@@ -53,6 +53,7 @@ check push_secret "$(git push origin HEAD:main 2>&1; echo rc=$?)"
 check mcp "$(curl -sS -m 10 -X POST http://supervise:9100/mcp -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}' 2>&1)"
 check mcp_registered "$(cat ~/.claude.json)"
 check current_config "$(cat /etc/bottle/current-config/routes.yaml)"
+echo 'kept across resume' > ~/.claude/marker
 echo READY-FOR-INSPECTION
 read -r _go
 exit 7
@@ -504,6 +505,38 @@ fn docker_bottle_sandbox_end_to_end() {
     }
     let stderr = stderr_text();
     assert!(!stderr.contains(&token), "token in bottle's output");
+
+    // Resume: same id, same transcript, provisioned again (with the token read again).
+    let resumed = Command::new(&bottle)
+        .args([
+            "resume",
+            &id,
+            "--yes",
+            "--",
+            "sh",
+            "-c",
+            "cat ~/.claude/marker; git config --global --get-regexp insteadof",
+        ])
+        .env("BOTTLE_HOME", &home)
+        .env("E2E_ORIGIN_TOKEN", &token)
+        .stdin(Stdio::null())
+        .output()
+        .expect("resume");
+    let resumed_out = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        resumed.status.success(),
+        "resume failed: {}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(
+        resumed_out.contains("kept across resume"),
+        "transcript lost on resume: {resumed_out}"
+    );
+    assert!(
+        resumed_out.contains("git://git-gate/app.git"),
+        "{resumed_out}"
+    );
+    assert!(!state.join("secrets").exists());
 
     // A stopped bottle is listed with --all, and cleanup removes its state.
     assert!(!run_bottle(&bottle, &home, &["list"]).contains(&id));
