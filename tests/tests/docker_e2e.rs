@@ -602,3 +602,99 @@ fn wait(child: &mut std::process::Child, timeout: Duration) -> Option<std::proce
     }
     None
 }
+
+/// Start a minimal bottle running `sleep`, wait until it is up; returns the process and its id.
+fn start_sleeper(bottle: &Path, home: &Path) -> (KillOnDrop, String, PathBuf) {
+    let stderr_log = home.join(format!("start-{}.stderr", random_token()));
+    let child = KillOnDrop(
+        Command::new(bottle)
+            .args(["start", "idle", "--yes", "--", "sleep", "600"])
+            .env("BOTTLE_HOME", home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_log).unwrap())
+            .spawn()
+            .expect("start bottle"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let text = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.ends_with("attaching (exit the agent to stop the bottle)"))
+        {
+            let id = line.split_whitespace().nth(1).unwrap().to_string();
+            return (child, id, stderr_log);
+        }
+        assert!(Instant::now() < deadline, "bottle did not come up:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn assert_gone(id: &str) {
+    let left = docker(&["ps", "-aq", "--filter", &format!("label=bottle.id={id}")]);
+    assert!(left.trim().is_empty(), "containers left: {left}");
+    let nets = docker(&[
+        "network",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=bottle.id={id}"),
+    ]);
+    assert!(nets.trim().is_empty(), "networks left: {nets}");
+}
+
+#[test]
+fn docker_stop_and_sigterm_tear_the_bottle_down() {
+    let bottle = workspace_bin("bottle");
+    build_images(&bottle);
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().to_path_buf();
+    std::fs::create_dir_all(home.join("agents")).unwrap();
+    std::fs::create_dir_all(home.join("bottles")).unwrap();
+    std::fs::write(
+        home.join("bottles/idle.md"),
+        "---\negress:\n  pipelock: false\n---\n",
+    )
+    .unwrap();
+    std::fs::write(home.join("agents/idle.md"), "---\nbottle: idle\n---\n").unwrap();
+    let mut leftovers = BottleLeftovers::default();
+
+    // `bottle stop ID` from elsewhere ends the attached start, which exits.
+    let (mut child, id, log) = start_sleeper(&bottle, &home);
+    leftovers.ids.push(id.clone());
+    run_bottle(&bottle, &home, &["stop", &id]);
+    let status = wait(&mut child.0, Duration::from_secs(60)).unwrap_or_else(|| {
+        panic!(
+            "start did not exit after stop:\n{}",
+            std::fs::read_to_string(&log).unwrap()
+        )
+    });
+    assert_ne!(status.code(), Some(0), "the agent's command was killed");
+    assert_gone(&id);
+    assert!(home.join("state").join(&id).join("metadata.json").is_file());
+
+    // SIGTERM to bottle start tears down and exits 143.
+    let (mut child, id, log) = start_sleeper(&bottle, &home);
+    leftovers.ids.push(id.clone());
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = wait(&mut child.0, Duration::from_secs(60)).unwrap_or_else(|| {
+        panic!(
+            "start did not exit on SIGTERM:\n{}",
+            std::fs::read_to_string(&log).unwrap()
+        )
+    });
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert_gone(&id);
+    assert!(!home.join("state").join(&id).join("secrets").exists());
+    drop(leftovers);
+}
