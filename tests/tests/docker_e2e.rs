@@ -37,7 +37,7 @@ check forged "$(curl -sS -m 10 -H 'Authorization: Bearer forged-by-agent' -w ' s
 check denied_path "$(curl -sS -m 10 -w ' status=%{http_code}' $o/private/z 2>&1)"
 check denied_host "$(curl -sS -m 10 -w ' status=%{http_code}' https://elsewhere.test/ 2>&1)"
 check direct_ip "$(curl -sS -m 5 --noproxy '*' -k https://$ORIGIN_IP/allowed/ -o /dev/null 2>&1; echo rc=$?)"
-check direct_out "$(curl -sS -m 5 --noproxy '*' http://1.1.1.1/ -o /dev/null 2>&1; echo rc=$?)"
+check direct_out "$(curl -sS -m 5 --noproxy '*' http://$EGRESS_GATEWAY/ -o /dev/null 2>&1; echo rc=$?)"
 check dns_origin "$(getent hosts origin.test; echo rc=$?)"
 check dns_upstream "$(getent hosts upstream.test; echo rc=$?)"
 check dns_external "$(getent hosts deb.debian.org; echo rc=$?)"
@@ -223,6 +223,17 @@ fn docker_bottle_sandbox_end_to_end() {
         .trim()
         .to_string();
     let origin_ip = origin.ip_on(&net.name);
+    // The host side of the egress network: an address on this machine the agent must not reach.
+    let gateway = docker(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        &net.name,
+    ])
+    .trim()
+    .to_string();
+    assert!(!gateway.is_empty(), "the test network has no gateway");
     assert!(
         !origin_ip.is_empty(),
         "origin has no IP; logs:\n{}",
@@ -235,7 +246,7 @@ fn docker_bottle_sandbox_end_to_end() {
             "---\negress:\n  routes:\n    - host: origin.test\n      paths: [\"/allowed/\"]\n      \
              auth: {{ scheme: bearer, token_ref: E2E_ORIGIN_TOKEN }}\n  pipelock: false\n  network: {net}\n  \
              trust_ca: [{ca}]\ngit:\n  - name: app\n    upstream: ssh://git@upstream.test/srv/git/app.git\n    \
-             identity_file: {key}\n    known_host_key: \"{host_key}\"\nenv: {{ ORIGIN_IP: \"{origin_ip}\" }}\n\
+             identity_file: {key}\n    known_host_key: \"{host_key}\"\nenv: {{ ORIGIN_IP: \"{origin_ip}\", EGRESS_GATEWAY: \"{gateway}\" }}\n\
              supervise: true\nruntime: auto\n---\nThe bottle the end-to-end test runs.\n",
             net = net.name,
             ca = ca.cert_path.display(),
