@@ -40,6 +40,24 @@ pub struct BottleManifest {
     /// Container runtime for the agent.
     #[serde(default)]
     pub runtime: Option<Spanned<Runtime>>,
+    /// Resource limits for the agent container.
+    #[serde(default)]
+    pub limits: Option<Spanned<Limits>>,
+}
+
+/// Resource limits for the agent container.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Memory, e.g. `4g` or `512m` (Docker's units: b, k, m, g).
+    #[serde(default)]
+    pub memory: Option<Spanned<String>>,
+    /// CPUs, e.g. `2` or `1.5`.
+    #[serde(default)]
+    pub cpus: Option<Spanned<f64>>,
+    /// Maximum number of processes.
+    #[serde(default)]
+    pub pids: Option<Spanned<u32>>,
 }
 
 /// The `egress` section of a bottle.

@@ -78,6 +78,19 @@ pub struct Plan {
     pub supervise: bool,
     /// Requested runtime.
     pub runtime: Runtime,
+    /// Agent resource limits.
+    pub limits: AgentLimits,
+}
+
+/// Agent resource limits, validated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentLimits {
+    /// Docker memory limit (`4g`).
+    pub memory: Option<String>,
+    /// CPUs.
+    pub cpus: Option<f64>,
+    /// Process limit.
+    pub pids: Option<u32>,
 }
 
 /// The agent side of a plan.
@@ -320,6 +333,53 @@ fn build(
         env,
         supervise: m.supervise,
         runtime: m.runtime.as_ref().map(|r| r.value).unwrap_or_default(),
+        limits: limits_of(m, src, errors),
+    }
+}
+
+fn limits_of(m: &BottleManifest, src: &Source, errors: &mut Vec<ConfigError>) -> AgentLimits {
+    let Some(l) = &m.limits else {
+        return AgentLimits::default();
+    };
+    let l = &l.value;
+    if let Some(mem) = &l.memory {
+        let v = mem.value.to_ascii_lowercase();
+        let digits = v.trim_end_matches(['b', 'k', 'm', 'g']);
+        let unit_len = v.len() - digits.len();
+        if digits.is_empty()
+            || unit_len > 1
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.bytes().all(|b| b == b'0')
+        {
+            errors.push(src.error_at(
+                Pos::of_spanned(mem),
+                format!(
+                    "limits.memory: `{}` is not a size; write e.g. 512m or 4g",
+                    mem.value
+                ),
+            ));
+        }
+    }
+    if let Some(c) = &l.cpus
+        && !(c.value > 0.0 && c.value <= 1024.0)
+    {
+        errors.push(src.error_at(
+            Pos::of_spanned(c),
+            "limits.cpus: must be a number above 0, e.g. 2 or 1.5",
+        ));
+    }
+    if let Some(p) = &l.pids
+        && p.value < 16
+    {
+        errors.push(src.error_at(
+            Pos::of_spanned(p),
+            "limits.pids: below 16 processes the agent cannot run its tools",
+        ));
+    }
+    AgentLimits {
+        memory: l.memory.as_ref().map(|m| m.value.to_ascii_lowercase()),
+        cpus: l.cpus.as_ref().map(|c| c.value),
+        pids: l.pids.as_ref().map(|p| p.value),
     }
 }
 
@@ -949,6 +1009,37 @@ runtime: runc
         );
         let p = f.resolve().unwrap();
         assert_eq!(p.pipelock.unwrap().ip_allowlist, ["10.1.2.3/32"]);
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        let f = Fixture::new("---\nlimits: { memory: 4G, cpus: 1.5, pids: 512 }\n---\n");
+        let l = f.resolve().unwrap().limits;
+        assert_eq!(
+            l,
+            AgentLimits {
+                memory: Some("4g".into()),
+                cpus: Some(1.5),
+                pids: Some(512)
+            }
+        );
+        let f = Fixture::new("---\nlimits: { memory: lots, cpus: 0, pids: 2 }\n---\n");
+        let e = f.resolve().unwrap_err().to_string();
+        assert!(
+            e.contains("dev.md:2:19: limits.memory: `lots` is not a size"),
+            "{e}"
+        );
+        assert!(
+            e.contains("limits.cpus") && e.contains("limits.pids"),
+            "{e}"
+        );
+        let f = Fixture::new("---\nlimits: { memroy: 4g }\n---\n");
+        assert!(
+            f.resolve()
+                .unwrap_err()
+                .to_string()
+                .contains("did you mean `memory`?")
+        );
     }
 
     #[test]

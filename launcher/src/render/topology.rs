@@ -318,6 +318,9 @@ pub fn compose_file(
             init: true,
             runtime: options.runtime.clone(),
             cap_drop: AGENT_CAP_DROP.iter().map(|c| c.to_string()).collect(),
+            mem_limit: plan.limits.memory.clone(),
+            cpus: plan.limits.cpus,
+            pids_limit: plan.limits.pids,
             depends_on,
             ..Service::default()
         },
@@ -653,6 +656,17 @@ mod tests {
         assert!(yaml.contains("user: \"1000:20\""), "{yaml}");
         assert!(yaml.contains("FLAG: \"no\""), "{yaml}");
         assert!(yaml.contains("COUNT: \"010\""), "{yaml}");
+    }
+
+    #[test]
+    fn limits_reach_the_agent_only() {
+        let (_h, plan) = plan("limits: { memory: 2g, cpus: 1.5, pids: 256 }\n");
+        let (_o, _s, yaml) = render(&plan, "1000:1000");
+        assert!(
+            yaml.contains("mem_limit: 2g\n    cpus: 1.5\n    pids_limit: 256"),
+            "{yaml}"
+        );
+        assert_eq!(yaml.matches("mem_limit").count(), 1);
     }
 
     #[test]
