@@ -246,7 +246,7 @@ async fn check_binary_runs(tag: &str, binary: &str, base: &str) -> anyhow::Resul
             "--entrypoint",
             &format!("/usr/local/bin/{binary}"),
             tag,
-            "--help",
+            "--version",
         ],
         None,
     )
