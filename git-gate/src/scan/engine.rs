@@ -7,15 +7,13 @@
 //! Windows of one rule are merged, so a rule reads each byte at most once,
 //! and only windows ever reach a regex.
 
-use std::cell::OnceCell;
-
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex_syntax::hir::{Class, Hir, HirKind};
 use serde::Serialize;
 
 use super::allowlist::{Allowlist, Candidate};
 use super::ruleset::{RuleSet, RuleSpec};
-use super::text::{LineIndex, line_end, line_start, shannon_entropy};
+use super::text::{LineCursor, line_end, line_start, shannon_entropy};
 
 /// Bytes of one line looked at on each side of a keyword, so huge lines stay cheap.
 const LINE_REACH: usize = 4096;
@@ -158,7 +156,7 @@ impl Scanner {
         let mut findings = Vec::new();
         self.path_only_rules(target, &mut findings);
         let content = target.content;
-        let lines = OnceCell::new();
+        let lines = LineCursor::new(content);
         let mut open: Vec<Option<(usize, usize)>> = vec![None; self.rules.len()];
         if let Some(ac) = &self.keywords {
             for hit in ac.find_overlapping_iter(content) {
@@ -262,7 +260,7 @@ impl Scanner {
         target: &Target<'_>,
         start: usize,
         end: usize,
-        lines: &OnceCell<LineIndex>,
+        lines: &LineCursor<'_>,
         findings: &mut Vec<Finding>,
     ) {
         let spec = &self.rules[rule].spec;
@@ -316,9 +314,7 @@ impl Scanner {
             if self.allowed(spec, &cand) {
                 continue;
             }
-            let line = lines
-                .get_or_init(|| LineIndex::new(content))
-                .line_of(abs_start);
+            let line = lines.line_of(abs_start);
             findings.push(Finding {
                 rule: spec.id.clone(),
                 description: spec.description.clone(),

@@ -66,27 +66,37 @@ pub fn line_end(content: &[u8], at: usize, reach: usize) -> usize {
         .map_or(ceiling, |p| at + p)
 }
 
-/// Maps byte offsets to 1-based line numbers; built once, only when a finding needs one.
+/// Maps byte offsets to 1-based line numbers by counting newlines from the last answer.
+///
+/// Findings arrive in nearly increasing order, so the total work is about one
+/// pass over the content, and nothing is allocated.
 #[derive(Debug)]
-pub struct LineIndex {
-    newlines: Vec<usize>,
+pub struct LineCursor<'a> {
+    content: &'a [u8],
+    pos: std::cell::Cell<(usize, u64)>,
 }
 
-impl LineIndex {
-    /// Index the newlines of `content`.
-    pub fn new(content: &[u8]) -> LineIndex {
-        LineIndex {
-            newlines: content
-                .iter()
-                .enumerate()
-                .filter_map(|(i, &b)| (b == b'\n').then_some(i))
-                .collect(),
+impl<'a> LineCursor<'a> {
+    /// A cursor at the start of `content`.
+    pub fn new(content: &'a [u8]) -> LineCursor<'a> {
+        LineCursor {
+            content,
+            pos: std::cell::Cell::new((0, 1)),
         }
     }
 
     /// The 1-based line of byte `offset`.
     pub fn line_of(&self, offset: usize) -> u64 {
-        self.newlines.partition_point(|&n| n < offset) as u64 + 1
+        let offset = offset.min(self.content.len());
+        let (at, line) = self.pos.get();
+        let count = |r: &[u8]| r.iter().filter(|&&b| b == b'\n').count() as u64;
+        let line = if offset >= at {
+            line + count(&self.content[at..offset])
+        } else {
+            line - count(&self.content[offset..at])
+        };
+        self.pos.set((offset, line));
+        line
     }
 }
 
@@ -137,11 +147,12 @@ mod tests {
         assert_eq!((line_start(c, 0, 99), line_end(c, 0, 99)), (0, 1));
         assert_eq!((line_start(c, 7, 99), line_end(c, 7, 99)), (6, 9));
         assert_eq!((line_start(c, 8, 1), line_end(c, 6, 2)), (7, 8));
-        let idx = LineIndex::new(c);
-        assert_eq!(idx.line_of(0), 1);
-        assert_eq!(idx.line_of(2), 2);
-        assert_eq!(idx.line_of(5), 3);
-        assert_eq!(idx.line_of(8), 4);
+        let cur = LineCursor::new(c);
+        assert_eq!(cur.line_of(8), 4);
+        assert_eq!(cur.line_of(0), 1);
+        assert_eq!(cur.line_of(5), 3);
+        assert_eq!(cur.line_of(2), 2);
+        assert_eq!(cur.line_of(9), 4);
     }
 
     #[test]
