@@ -153,7 +153,7 @@ fn corpus(megabytes: usize) -> io::Result<()> {
     let mut chunk = 0u64;
     while written < target {
         let mut text = file_text(chunk + 7, 2000);
-        if chunk % 50 == 0 {
+        if chunk.is_multiple_of(50) {
             let fake: String = (0..36)
                 .map(|i| (b'a' + ((chunk as u8).wrapping_add(i * 7)) % 26) as char)
                 .collect();
