@@ -160,7 +160,9 @@ pub fn compose_file(
             "--trust-ca".into(),
             format!("{EP_TRUST}/pipelock-ca.pem"),
             "--upstream-proxy".into(),
-            format!("http://pipelock:{}", pipelock::PORT),
+            // By container name: on a shared `egress.network` the service name
+            // `pipelock` could resolve to another bottle's pipelock.
+            format!("http://{}:{}", state.container("pipelock"), pipelock::PORT),
         ]);
     }
     services.insert(
@@ -463,6 +465,12 @@ mod tests {
             ["internal", "egress"]
         );
         assert_eq!(file.services["git-gate"].networks, ["internal", "egress"]);
+        let ep = &file.services["egress-proxy"].command;
+        assert!(
+            ep.windows(2)
+                .any(|w| w == ["--upstream-proxy", "http://coder-abc123-pipelock:8888"]),
+            "{ep:?}"
+        );
         let secrets = state.secrets().display().to_string();
         let ca_keys = state.root().join("ca").display().to_string();
         for (name, service) in &file.services {
