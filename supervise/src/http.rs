@@ -107,6 +107,9 @@ pub async fn serve(listener: TcpListener, mcp: Mcp, hosts: &[String], shutdown: 
             },
             _ = shutdown.cancelled() => break,
         };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "cannot disable Nagle's algorithm");
+        }
         let (mcp, hint) = (mcp.clone(), hint.clone());
         let service = service_fn(move |req| {
             let (mcp, hint) = (mcp.clone(), hint.clone());
