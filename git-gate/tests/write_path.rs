@@ -333,3 +333,42 @@ fn oversized_blobs_are_refused_with_their_path() {
     assert!(stderr.contains("max_blob_bytes"), "{stderr}");
     assert_eq!(w.upstream_refs("app"), before);
 }
+
+#[test]
+fn atomic_pushes_are_forwarded_atomically() {
+    let w = World::start(Options::default());
+    w.git_ok(
+        w.dir.path(),
+        &[
+            "--git-dir",
+            w.upstream("app").to_str().unwrap(),
+            "config",
+            "receive.denyNonFastForwards",
+            "true",
+        ],
+    );
+    let work = w.clone("app", "work");
+    w.git_ok(&work, &["commit", "-q", "--amend", "-m", "rewritten root"]);
+    w.git_ok(&work, &["branch", "extra"]);
+    let before = w.upstream_refs("app");
+    let stderr = w.git_fails(
+        &work,
+        &["push", "--atomic", "--force", "origin", "main", "extra"],
+    );
+    assert!(stderr.contains("non-fast-forward"), "{stderr}");
+    assert_eq!(
+        w.upstream_refs("app"),
+        before,
+        "atomic: the good ref does not land either"
+    );
+    let stderr = w.git_fails(&work, &["push", "--force", "origin", "main", "extra"]);
+    assert!(stderr.contains("non-fast-forward"), "{stderr}");
+    assert!(
+        w.upstream_refs("app").contains("refs/heads/extra"),
+        "non-atomic: the good ref lands"
+    );
+    let pushes = w.wait_audit("push", 2);
+    assert_eq!(pushes[0]["forward"]["atomic"], true);
+    assert_eq!(pushes[1]["forward"]["atomic"], false);
+    assert_eq!(pushes[1]["verdict"], "partially_forwarded");
+}

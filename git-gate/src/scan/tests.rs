@@ -395,3 +395,26 @@ fn findings_per_target_are_capped() {
     let findings = s.scan_blob(None, None, text.as_bytes());
     assert_eq!(findings.len(), MAX_FINDINGS_PER_TARGET);
 }
+
+#[test]
+fn private_keys_are_found_in_json_and_code_strings() {
+    let s = scanner();
+    let body = rnd(70, B64, 64);
+    let json = format!(
+        "{{\"type\": \"service_account\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\n{body}\\n-----END PRIVATE KEY-----\\n\"}}"
+    );
+    assert!(
+        rules_hit(&s, &json).contains(&"private-key".to_string()),
+        "{json}"
+    );
+    let code = format!("KEY = (\"-----BEGIN RSA PRIVATE KEY-----\\n\"\n       \"{body}\\n\")\n");
+    assert!(
+        rules_hit(&s, &code).contains(&"private-key".to_string()),
+        "{code}"
+    );
+    let encrypted = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,{}\n\n{body}\n",
+        rnd(71, HEX, 32)
+    );
+    assert!(rules_hit(&s, &encrypted).contains(&"private-key".to_string()));
+}
