@@ -448,6 +448,29 @@ impl Queue {
         Ok(Some(decision))
     }
 
+    /// Where `id` stands; [`QueueError::NotFound`] if it was never queued.
+    pub fn status(&self, id: &ProposalId) -> Result<Status, QueueError> {
+        if let Some(decision) = self.decision(id)? {
+            return Ok(decision.status);
+        }
+        match std::fs::symlink_metadata(self.proposal_path(id)) {
+            Ok(meta) if meta.is_file() => Ok(Status::Pending),
+            Ok(_) => Err(QueueError::Malformed {
+                path: self.proposal_path(id),
+                reason: "it is not a regular file".into(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(QueueError::NotFound {
+                id: id.clone(),
+                dir: self.dir.display().to_string(),
+            }),
+            Err(source) => Err(QueueError::Io {
+                action: "read",
+                path: self.proposal_path(id),
+                source,
+            }),
+        }
+    }
+
     /// Answer `id` once; a second answer fails with [`QueueError::AlreadyAnswered`].
     pub fn answer(&self, id: &ProposalId, answer: Answer) -> Result<Decision, QueueError> {
         let entry = self.get(id)?;
@@ -619,13 +642,16 @@ mod tests {
         let b = q.submit(new(Tool::CapabilityBlock, "FROM x\n")).unwrap();
         let entries = q.list().unwrap();
         assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].proposal, a);
-        assert_eq!(entries[1].proposal.target, Target::Dockerfile);
+        let got = |id: &ProposalId| entries.iter().find(|e| &e.proposal.id == id).unwrap();
+        assert_eq!(got(&a.id).proposal, a);
+        assert_eq!(got(&b.id).proposal.target, Target::Dockerfile);
         assert!(entries.iter().all(|e| e.status() == Status::Pending));
 
+        assert_eq!(q.status(&a.id).unwrap(), Status::Pending);
         let d = q
             .answer(&a.id, Answer::new(Status::Approved, "", "alice").unwrap())
             .unwrap();
+        assert_eq!(q.status(&a.id).unwrap(), Status::Approved);
         assert_eq!(d.status, Status::Approved);
         assert_eq!(q.get(&a.id).unwrap().status(), Status::Approved);
         assert_eq!(q.decision(&b.id).unwrap(), None);

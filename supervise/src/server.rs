@@ -161,11 +161,10 @@ impl Supervise {
         let lookup = id.clone();
         let entry = match tokio::task::spawn_blocking(move || queue.get(&lookup)).await {
             Ok(Ok(entry)) => entry,
-            Ok(Err(e @ QueueError::NotFound { .. })) => {
+            Ok(Err(QueueError::NotFound { .. })) => {
                 let message = format!(
                     "id: there is no proposal {id}; use the id returned by egress-block, pipelock-block or capability-block"
                 );
-                tracing::debug!("{e}");
                 return self.refuse(PROPOSAL_STATUS, &message);
             }
             Ok(Err(e)) => return server_fault(&format!("cannot read proposal {id}: {e}")),

@@ -86,17 +86,15 @@ pub async fn wait_for_decision(
 }
 
 async fn read_decision(queue: &Queue, id: &ProposalId) -> Result<Option<Decision>, QueueError> {
-    let queue = queue.clone();
-    let id = id.clone();
-    tokio::task::spawn_blocking(move || queue.decision(&id))
-        .await
-        .unwrap_or_else(|join| {
-            Err(QueueError::Io {
-                action: "read decision for",
-                path: Default::default(),
-                source: std::io::Error::other(join),
-            })
-        })
+    let (reader, lookup) = (queue.clone(), id.clone());
+    match tokio::task::spawn_blocking(move || reader.decision(&lookup)).await {
+        Ok(result) => result,
+        Err(join) => Err(QueueError::Io {
+            action: "read",
+            path: queue.decision_path(id),
+            source: std::io::Error::other(join),
+        }),
+    }
 }
 
 async fn send_progress(sink: &ProgressSink, id: &ProposalId, value: f64, timeout: Duration) {

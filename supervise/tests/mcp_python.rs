@@ -465,6 +465,11 @@ fn concurrent_proposals_are_answered_independently() {
 #[test]
 fn unanswered_proposals_expire_after_the_ttl() {
     let sv = server("20", &["--proposal-ttl", "1"]);
+    std::fs::write(
+        sv.queue.join("20260101-000000-broken.proposal.json"),
+        "{\"version\":",
+    )
+    .unwrap();
     let (result, _) = PyClient::call(
         &sv.url,
         "legacy",
@@ -477,6 +482,17 @@ fn unanswered_proposals_expire_after_the_ttl() {
     assert!(text(&result).contains("expired"), "{}", text(&result));
     let id = result["structured"]["id"].as_str().unwrap().to_string();
     sv.wait_for_audit(&["\"event\":\"expired\"", &id], WAIT);
+    let log = sv.stderr();
+    assert!(
+        log.contains("20260101-000000-broken.proposal.json"),
+        "malformed file not named in the log:\n{log}"
+    );
+    let broken = call_now(
+        &sv.url,
+        "proposal-status",
+        json!({"id": "20260101-000000-broken"}),
+    );
+    assert_eq!(broken["is_error"], true, "{broken}");
     let late = queue_cli(&["approve", &id, "--queue", sv.queue.to_str().unwrap()]);
     assert_eq!(late.status.code(), Some(4), "{late:?}");
 }
