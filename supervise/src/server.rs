@@ -134,8 +134,8 @@ impl Supervise {
             Ok(WaitEnd::TimedOut) => {
                 self.wait_ended(&proposal.id, "timeout", waited_ms);
                 let secs = self.inner.wait.decision_timeout.as_secs_f64();
-                let lead = format!("No answer from the operator within {secs:.0}s. ");
-                outcome_result(tool, &proposal.id, Status::Pending, None, &lead)
+                let preface = format!("No answer from the operator within {secs:.0}s. ");
+                outcome_result(tool, &proposal.id, Status::Pending, None, &preface)
             }
             Ok(WaitEnd::Cancelled) => {
                 self.wait_ended(&proposal.id, "cancelled", waited_ms);
@@ -311,13 +311,13 @@ fn parse_args<A: DeserializeOwned>(args: JsonObject) -> Result<A, Invalid> {
 }
 
 /// The result about a queued proposal: text for the model, `{id, status, comment}` for programs.
-/// `lead` is put before the text (e.g. why the call stopped waiting).
+/// `preface` is put before the text (e.g. why the call stopped waiting).
 pub fn outcome_result(
     tool: Tool,
     id: &ProposalId,
     status: Status,
     comment: Option<&str>,
-    lead: &str,
+    preface: &str,
 ) -> CallToolResult {
     let said = comment.map(str::trim).filter(|c| !c.is_empty());
     let remark = said
@@ -360,7 +360,7 @@ pub fn outcome_result(
         status,
         comment: comment.map(str::to_string),
     };
-    let mut result = CallToolResult::success(vec![ContentBlock::text(format!("{lead}{text}"))]);
+    let mut result = CallToolResult::success(vec![ContentBlock::text(format!("{preface}{text}"))]);
     result.structured_content =
         Some(serde_json::to_value(&outcome).expect("an outcome always serializes"));
     result.is_error = Some(matches!(
