@@ -1,7 +1,7 @@
 //! The proxy describing itself: health, metrics and the routes in force.
 //!
 //! Served to origin-form requests on the listener (`/healthz`, `/metrics`,
-//! `/routes`) and, for agents, at `http://_egress.local/` through the proxy.
+//! `/routes`, `/reload`) and, for agents, at `http://_egress.local/` through the proxy.
 //! The listing shows where tokens come from, never their values.
 
 use std::fmt::Write;
@@ -18,7 +18,8 @@ pub fn origin_form<B>(shared: &Shared, req: &Request<B>) -> ProxyResponse {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text_response(
             StatusCode::METHOD_NOT_ALLOWED,
-            "egress-proxy: only GET /healthz, /metrics and /routes are served here\n".to_string(),
+            "egress-proxy: only GET /healthz, /metrics, /routes and /reload are served here\n"
+                .to_string(),
             None,
         );
     }
@@ -37,12 +38,25 @@ pub fn origin_form<B>(shared: &Shared, req: &Request<B>) -> ProxyResponse {
             r
         }
         "/routes" => routes_response(shared, None),
+        "/reload" => {
+            let table = shared.table.load();
+            let mut r = text_response(
+                StatusCode::OK,
+                shared.reloads.report(table.generation, table.loaded_at),
+                None,
+            );
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
         other => text_response(
             StatusCode::NOT_FOUND,
             format!(
                 "egress-proxy: no endpoint {other}. This is an HTTP proxy: point clients at it with \
                  HTTPS_PROXY/HTTP_PROXY=http://<this address>. Its own endpoints are GET /healthz, \
-                 /metrics and /routes.\n"
+                 /metrics, /routes and /reload.\n"
             ),
             None,
         ),

@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod origin_tls;
 pub mod outer;
 pub mod policy;
+pub mod reload;
 pub mod routes;
 pub mod run;
 pub mod secret;

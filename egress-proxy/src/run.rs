@@ -20,6 +20,7 @@ use crate::dial::Dialer;
 use crate::leaf_cache::LeafCache;
 use crate::metrics::Metrics;
 use crate::origin_tls::OriginTls;
+use crate::reload::{Outcome, ReloadLog};
 use crate::server::accept_loop;
 use crate::state::{Limits, Shared};
 use crate::table::RouteTable;
@@ -82,6 +83,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let shared = Arc::new(Shared {
             table: ArcSwap::from_pointee(table),
             routes_path: args.routes.clone(),
+            reloads: ReloadLog::default(),
             leaves,
             client,
             dialer,
@@ -131,7 +133,9 @@ pub async fn reload(shared: &Arc<Shared>) {
                 routes = table.file.routes.len(),
                 "routes reloaded"
             );
+            let generation = table.generation;
             shared.table.store(Arc::new(table));
+            shared.reloads.record(Outcome::Loaded { generation });
             shared.metrics.reload(true);
         }
         Ok(Err(errors)) => {
@@ -139,10 +143,16 @@ pub async fn reload(shared: &Arc<Shared>) {
                 generation = current,
                 "routes reload failed; the previous routes stay in force:\n{errors}"
             );
+            shared.reloads.record(Outcome::Refused {
+                errors: errors.0.iter().map(ToString::to_string).collect(),
+            });
             shared.metrics.reload(false);
         }
         Err(e) => {
             tracing::error!(error = %e, "routes reload task failed; the previous routes stay in force");
+            shared.reloads.record(Outcome::Refused {
+                errors: vec![format!("the reload task failed: {e}")],
+            });
             shared.metrics.reload(false);
         }
     }

@@ -17,6 +17,7 @@ use crate::dial::Dialer;
 use crate::leaf_cache::LeafCache;
 use crate::metrics::{Metrics, Snapshot};
 use crate::origin_tls::OriginTls;
+use crate::reload::ReloadLog;
 use crate::table::RouteTable;
 
 /// Bounds on every phase of a connection; see `egress-proxy run --help`.
@@ -51,6 +52,8 @@ pub struct Shared {
     pub table: ArcSwap<RouteTable>,
     /// The routes file reloaded on SIGHUP.
     pub routes_path: PathBuf,
+    /// Outcome of the latest reload, for `GET /reload`.
+    pub reloads: ReloadLog,
     /// Leaf certificates per host.
     pub leaves: LeafCache,
     /// Pooled client for ordinary requests.

@@ -243,6 +243,74 @@ fn sighup_reloads_routes_and_token_files_and_survives_bad_files() {
     );
 }
 
+fn reload_report(addr: std::net::SocketAddr) -> serde_json::Value {
+    let (status, body) = listener_get(addr, "/reload");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET /reload: {e}: {body}"))
+}
+
+#[test]
+fn get_reload_reports_each_attempt_and_refusals_without_token_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let tf = token_file.display().to_string();
+    let s = Setup::with(
+        |tls, _| {
+            format!(
+                "routes:\n  - host: localhost\n    port: {tls}\n    auth: {{scheme: bearer, token_file: {tf}}}\n"
+            )
+        },
+        &[],
+        &[],
+    );
+    let fresh = reload_report(s.proxy.addr);
+    assert_eq!(fresh["generation"], 1);
+    assert_eq!(fresh["attempts"], 0);
+    assert!(fresh["last_attempt"].is_null(), "{fresh}");
+
+    // Refused: the token does not fit the scheme (basic needs `user:password`).
+    let valid = std::fs::read_to_string(&s.proxy.routes).unwrap();
+    std::fs::write(&s.proxy.routes, valid.replace("bearer", "basic")).unwrap();
+    s.proxy.child.signal(libc::SIGHUP);
+    wait_for("attempt 1", || reload_report(s.proxy.addr)["attempts"] == 1);
+    let refused = reload_report(s.proxy.addr);
+    assert_eq!(refused["generation"], 1, "the old table stays: {refused}");
+    assert_eq!(refused["last_attempt"]["result"], "error");
+    let errors = refused["last_attempt"]["errors"].to_string();
+    assert!(
+        errors.contains(&format!(
+            "{}:2:1: route for localhost",
+            s.proxy.routes.display()
+        )),
+        "{errors}"
+    );
+    assert!(errors.contains(&tf), "names the token file: {errors}");
+    assert!(!errors.contains(TOKEN), "token value in /reload: {errors}");
+
+    // Syntax errors are reported with their position too.
+    std::fs::write(&s.proxy.routes, "routes:\n  - hots: localhost\n").unwrap();
+    s.proxy.child.signal(libc::SIGHUP);
+    wait_for("attempt 2", || reload_report(s.proxy.addr)["attempts"] == 2);
+    let errors = reload_report(s.proxy.addr)["last_attempt"]["errors"].to_string();
+    assert!(
+        errors.contains(&format!("{}:2:5", s.proxy.routes.display()))
+            && errors.contains("did you mean"),
+        "{errors}"
+    );
+
+    // Accepted: the new generation is reported and is the one /routes shows.
+    std::fs::write(&s.proxy.routes, &valid).unwrap();
+    s.proxy.child.signal(libc::SIGHUP);
+    wait_for("attempt 3", || reload_report(s.proxy.addr)["attempts"] == 3);
+    let ok = reload_report(s.proxy.addr);
+    assert_eq!(ok["last_attempt"]["result"], "ok");
+    assert_eq!(ok["last_attempt"]["generation"], 2);
+    assert_eq!(ok["generation"], 2);
+    let (_, listing) = listener_get(s.proxy.addr, "/routes");
+    assert!(listing.contains("generation 2,"), "{listing}");
+}
+
 #[test]
 fn sigterm_drains_in_flight_requests_then_exits_zero() {
     let mut s = Setup::new(|tls, _| format!("routes:\n  - host: localhost\n    port: {tls}\n"));
