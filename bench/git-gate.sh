@@ -101,39 +101,43 @@ git ls-remote "$gate_url/app.git" >/dev/null
 git ls-remote "$gate_url/gated.git" >/dev/null
 
 # --- measurement helpers ---------------------------------------------------------------------
-# median_ms SETUP CMD: run SETUP (untimed) then CMD (timed) $runs times; print the median in ms.
-median_ms() {
-    local setup=$1 cmd=$2 times=()
+# time_ms CMD: run CMD once (eval'd); print its wall time in ms.
+time_ms() {
+    local s e
+    s=$(now_ns)
+    eval "$1" >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; exit 1; }
+    e=$(now_ns)
+    echo $(((e - s) / 1000000))
+}
+median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
+# pair SETUP_A CMD_A SETUP_B CMD_B: alternate A and B $runs times (so load on the machine hits
+# both alike), setups untimed; print "median_A median_B" in ms.
+pair() {
+    local a=() b=()
     for _ in $(seq "$runs"); do
-        eval "$setup" >/dev/null 2>&1
-        local s e
-        s=$(now_ns)
-        eval "$cmd" >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; exit 1; }
-        e=$(now_ns)
-        times+=($(((e - s) / 1000000)))
+        eval "$1" >/dev/null 2>&1; a+=("$(time_ms "$2")")
+        eval "$3" >/dev/null 2>&1; b+=("$(time_ms "$4")")
     done
-    printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p"
+    echo "$(median "${a[@]}") $(median "${b[@]}")"
 }
 ratio() { python3 -c "print(f'{$1/$2:.2f}x')"; }
 results=()
 row() { results+=("$(printf '%-34s %9s ms %9s ms %8s' "$1" "$2" "$3" "$(ratio "$3" "$2")")"); }
 
 echo "measuring clones..." >&2
-c_direct=$(median_ms "rm -rf $work/cd" "git clone -q $direct_url/app.git $work/cd")
-c_gate=$(median_ms "rm -rf $work/cg" "git clone -q $gate_url/app.git $work/cg")
+read -r c_direct c_gate < <(pair "rm -rf $work/cd" "git clone -q $direct_url/app.git $work/cd" \
+    "rm -rf $work/cg" "git clone -q $gate_url/app.git $work/cg")
 row "clone (warm mirror)" "$c_direct" "$c_gate"
 
 echo "measuring fetches..." >&2
 git clone -q "$direct_url/app.git" "$work/fd"
 git clone -q "$gate_url/app.git" "$work/fg"
 git clone -q "$work/up/app.git" "$work/oob"
-f_direct=$(median_ms ":" "git -C $work/fd fetch -q")
-f_gate=$(median_ms ":" "git -C $work/fg fetch -q")
+read -r f_direct f_gate < <(pair ":" "git -C $work/fd fetch -q" ":" "git -C $work/fg fetch -q")
 row "fetch, nothing new" "$f_direct" "$f_gate"
 n=0
 new_commit() { n=$((n + 1)); echo "$n" >"$work/oob/oob.txt"; git -C "$work/oob" commit -qam "oob $n" 2>/dev/null || { git -C "$work/oob" add oob.txt; git -C "$work/oob" commit -qm "oob $n"; }; git -C "$work/oob" push -q origin main; }
-f1_direct=$(median_ms "new_commit" "git -C $work/fd fetch -q")
-f1_gate=$(median_ms "new_commit" "git -C $work/fg fetch -q")
+read -r f1_direct f1_gate < <(pair "new_commit" "git -C $work/fd fetch -q" "new_commit" "git -C $work/fg fetch -q")
 row "fetch, one new upstream commit" "$f1_direct" "$f1_gate"
 
 echo "measuring pushes of a large change..." >&2
@@ -148,9 +152,8 @@ prepare_change() { # clone, run number
     git -C "$1" commit -qm "large change $2"
 }
 k=0
-p_direct=$(median_ms 'k=$((k+1)); prepare_change $work/pd $k' 'git -C $work/pd push -q origin big$k')
-k=0
-p_gate=$(median_ms 'k=$((k+1)); prepare_change $work/pg $k' 'git -C $work/pg push -q origin big$k')
+read -r p_direct p_gate < <(pair 'k=$((k+1)); prepare_change $work/pd $k' 'git -C $work/pd push -q origin big$k' \
+    'prepare_change $work/pg $k' 'git -C $work/pg push -q origin big$k')
 change_mb=$(du -sm "$work/pg/generated" | cut -f1)
 row "push, new branch (${change_mb} MB change)" "$p_direct" "$p_gate"
 scan_stats=$(grep '"event":"push"' "$work/audit.jsonl" | python3 -c '
@@ -164,7 +167,9 @@ print(f"{kib:.0f} KiB scanned in {ms:.0f} ms, forwarded upstream in {fwd:.0f} ms
 echo "measuring scanner throughput (${corpus_mb} MB corpus)..." >&2
 "$gen" corpus "$corpus_mb" >"$work/corpus.rs"
 corpus_bytes=$(stat -c %s "$work/corpus.rs")
-s_ms=$(median_ms ":" "'$gate_bin' scan '$work/corpus.rs' || [ \$? = 1 ]")
+scan_runs=()
+for _ in $(seq "$runs"); do scan_runs+=("$(time_ms "'$gate_bin' scan '$work/corpus.rs' || [ \$? = 1 ]")"); done
+s_ms=$(median "${scan_runs[@]}")
 findings=$("$gate_bin" scan "$work/corpus.rs" | wc -l || true)
 mbps=$(python3 -c "print(f'{$corpus_bytes/1e6/($s_ms/1000):.0f}')")
 
@@ -173,4 +178,13 @@ echo "git-gate benchmark: $commits commits, $files files (${repo_mb} MB packed),
 printf '%-34s %12s %12s %8s\n' "operation" "direct ssh" "via gate" "ratio"
 printf '%s\n' "${results[@]}"
 echo "inside the gate, per push (median): $scan_stats"
+sync_stats=$(grep '"event":"fetch"' "$work/audit.jsonl" | python3 -c '
+import json, statistics, sys
+recs = [json.loads(l)["sync"] for l in sys.stdin]
+for kind in ("skipped", "fetched"):
+    d = [r["duration_ms"] for r in recs if r["result"] == kind]
+    if d:
+        print(f"{kind} {statistics.median(d):.0f} ms (n={len(d)})", end="; ")
+')
+echo "upstream sync before each request (median): ${sync_stats%; }"
 echo "scanner: $((corpus_bytes / 1000000)) MB in ${s_ms} ms = ${mbps} MB/s ($findings planted findings)"

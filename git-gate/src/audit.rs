@@ -74,6 +74,8 @@ pub enum Outcome {
 pub struct FetchRecord {
     /// Repo name.
     pub repo: String,
+    /// Always `git-upload-pack`.
+    pub service: &'static str,
     /// Client address.
     pub client: String,
     /// Protocol version the client asked for, if any.
@@ -164,6 +166,8 @@ pub enum PushVerdict {
 pub struct PushRecord {
     /// Repo name.
     pub repo: String,
+    /// Always `git-receive-pack`.
+    pub service: &'static str,
     /// Client address.
     pub client: String,
     /// The sync before serving.

@@ -151,6 +151,27 @@ mod tests {
     }
 
     #[test]
+    fn random_streams_never_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..5_000 {
+            let bytes: Vec<u8> = (0..round % 40)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    b"0123456789abcdefXYZ\0\n"[(x % 21) as usize]
+                })
+                .collect();
+            let mut r = &bytes[..];
+            while let Ok(p) = read_pkt(&mut r, 64) {
+                if let Pkt::Data(d) = p {
+                    assert!(d.len() <= 60);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn err_frames_are_single_lines() {
         assert_eq!(
             err_frame("no\nsuch repo"),

@@ -96,8 +96,18 @@ fn malformed_and_hostile_requests_get_err() {
         ),
         (pkt(b"git-upload-pack"), "malformed request"),
     ];
+    let key_body: String = std::fs::read_to_string(&w.sshd.client_key)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
     for (bytes, want) in &cases {
         let reply = exchange(&w, bytes);
+        assert!(
+            !String::from_utf8_lossy(&reply).contains(&key_body[..20]),
+            "key material in a reply"
+        );
         let text = err_text(&reply);
         assert!(
             text.contains(want),

@@ -388,6 +388,7 @@ impl Gate {
         let event = match req.service {
             Service::UploadPack => AuditEvent::Fetch(FetchRecord {
                 repo: req.repo.clone(),
+                service: req.service.name(),
                 client,
                 protocol: req.version,
                 sync,
@@ -414,6 +415,7 @@ impl Gate {
                 tracing::info!(repo = req.repo, client, ?verdict, "push");
                 AuditEvent::Push(PushRecord {
                     repo: req.repo.clone(),
+                    service: req.service.name(),
                     client,
                     sync,
                     refs,

@@ -244,4 +244,28 @@ mod tests {
         let huge = format!("git-upload-pack /{}\0host=g\0", "a".repeat(2000));
         assert!(parse(huge.as_bytes()).unwrap_err().0.contains("limit"));
     }
+
+    #[test]
+    fn random_bytes_never_panic_or_select_a_repo_by_accident() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let alphabet = b"git-uploadrecivpkh/ .=\0\n\xff012app";
+        for round in 0..20_000 {
+            let len = round % 80;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            if let Ok(r) = parse(&bytes) {
+                assert!(REPOS.contains(&r.repo.as_str()));
+                assert!(
+                    bytes.starts_with(b"git-upload-pack /")
+                        || bytes.starts_with(b"git-receive-pack /")
+                );
+            }
+        }
+    }
 }
