@@ -257,13 +257,6 @@ pub struct RepoSettings {
     pub host_ip: Option<IpAddr>,
 }
 
-impl Settings {
-    /// The repo served under `name`, if configured.
-    pub fn repo(&self, name: &str) -> Option<&RepoSettings> {
-        self.repos.iter().find(|r| r.name == name)
-    }
-}
-
 /// Parse and validate config YAML; every problem is reported with its position.
 pub fn parse_config(text: &str, source: &Source) -> Result<Config, ConfigErrors> {
     let config: Config = from_yaml(text, source)?;

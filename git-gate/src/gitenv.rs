@@ -59,12 +59,6 @@ impl ChildEnv {
         cmd.envs(self.vars.iter().map(|(k, v)| (k, v)));
     }
 
-    /// Apply to a blocking command.
-    pub fn apply_std(&self, cmd: &mut std::process::Command) {
-        cmd.env_clear();
-        cmd.envs(self.vars.iter().map(|(k, v)| (k, v)));
-    }
-
     /// A `git` command running in `dir` with this environment.
     pub fn git(&self, dir: &Path) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("git");

@@ -232,7 +232,7 @@ impl Gate {
                     &req,
                     client,
                     &sync,
-                    served.ok(),
+                    spawned(served, &req),
                     started,
                     Outcome::Served,
                     None,
@@ -286,7 +286,7 @@ impl Gate {
                     &req,
                     client,
                     &sync,
-                    served.ok(),
+                    spawned(served, &req),
                     started,
                     Outcome::Served,
                     Some(reports),
@@ -431,4 +431,11 @@ impl Gate {
         };
         self.audit.record(&event);
     }
+}
+
+/// The service result, logging why it could not start.
+fn spawned(result: std::io::Result<service::Served>, req: &Request) -> Option<service::Served> {
+    result
+        .inspect_err(|e| tracing::error!(repo = req.repo, service = %req.service, error = %e, "cannot start git"))
+        .ok()
 }

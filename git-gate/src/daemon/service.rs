@@ -37,7 +37,15 @@ pub async fn serve_process(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let mut child = cmd.spawn()?;
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let message = format!("the gate cannot start git ({e}); see the gate's log");
+            let _ = writer.write_all(&crate::pktline::err_frame(&message)).await;
+            let _ = writer.shutdown().await;
+            return Err(e);
+        }
+    };
     let (Some(stdin), Some(mut stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {

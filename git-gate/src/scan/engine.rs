@@ -134,11 +134,6 @@ impl Scanner {
         })
     }
 
-    /// Number of rules loaded.
-    pub fn rule_count(&self) -> usize {
-        self.rules.len()
-    }
-
     /// Rule ids, in order.
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.spec.id.as_str())
