@@ -58,7 +58,11 @@ KbdInteractiveAuthentication no
 AllowUsers $user
 AcceptEnv GIT_PROTOCOL
 MaxStartups 100
+# An empty HOME: the login shell skips the account's startup files, as on a
+# hosting service's git account (here they would add ~200 ms to every session).
+SetEnv HOME=$work/sshd/home
 EOF
+mkdir -p "$work/sshd/home"
 "$sshd_bin" -D -e -f "$work/sshd/config" 2>"$work/sshd/log" &
 pids+=($!)
 wait_port "$ssh_port"

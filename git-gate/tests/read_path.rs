@@ -160,3 +160,18 @@ fn repos_are_isolated_from_each_other() {
     assert!(!app.contains(&lib_commit));
     assert!(lib.contains(&lib_commit));
 }
+
+#[test]
+fn upstream_round_trips_share_one_ssh_connection() {
+    let w = World::start(Options::default());
+    for _ in 0..3 {
+        w.git_ok(w.dir.path(), &["ls-remote", &w.url("app")]);
+    }
+    assert_eq!(w.sshd.commands().len(), 4, "three ls-remote and one fetch");
+    assert_eq!(
+        w.sshd.logins(),
+        1,
+        "all of them over one shared ssh connection:\n{}",
+        w.sshd.log()
+    );
+}

@@ -62,6 +62,10 @@ impl Sshd {
         std::fs::write(&authorized, format!("{}\n", read_pub(&client_key))).expect("write authorized_keys");
         let user = current_user();
         ensure_privsep_dir();
+        // Sessions get an empty HOME: the login shell then skips the user's startup files,
+        // as on a hosting service's git account (they can cost far more than git itself).
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).expect("create session home");
         let wrapper = dir.join("command-wrapper");
         std::fs::write(
             &wrapper,
@@ -88,11 +92,12 @@ impl Sshd {
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
                  PermitRootLogin prohibit-password\nAllowUsers {user}\nAcceptEnv GIT_PROTOCOL\n\
                  MaxStartups 200\nMaxSessions 200\nLogLevel VERBOSE\nPrintMotd no\n\
-                 ForceCommand {wrapper}\n",
+                 ForceCommand {wrapper}\nSetEnv HOME={home}\n",
                 host = host.display(),
                 pid = dir.join("sshd.pid").display(),
                 authorized = authorized.display(),
                 wrapper = wrapper.display(),
+                home = home.display(),
             ),
         )
         .expect("write sshd_config");

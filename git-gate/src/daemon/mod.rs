@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use bottle_common::audit::AuditLog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -37,6 +38,9 @@ use crate::push::report::{
 };
 use request::{MAX_REQUEST_BYTES, Request, Service, parse_request};
 
+/// After an `ERR`, how long and how much client input is drained before closing.
+const ERR_DRAIN_TIME: Duration = Duration::from_secs(2);
+const ERR_DRAIN_BYTES: usize = 1 << 20;
 /// How long shutdown waits for connections in flight.
 const DRAIN: Duration = Duration::from_secs(30);
 
@@ -163,7 +167,7 @@ impl Gate {
         let started = Instant::now();
         let client = peer.to_string();
         let _ = stream.set_nodelay(true);
-        let (mut reader, mut writer) = stream.into_split();
+        let (mut reader, writer) = stream.into_split();
         let req = match self.read_request(&mut reader).await {
             Ok(r) => r,
             Err(None) => {
@@ -171,8 +175,7 @@ impl Gate {
                 return;
             }
             Err(Some(reason)) => {
-                let _ = writer.write_all(&err_frame(&reason)).await;
-                let _ = writer.shutdown().await;
+                refuse(reader, writer, &reason).await;
                 tracing::info!(client, reason, "request refused");
                 self.audit.record(&AuditEvent::Refused(RefusedRecord {
                     client,
@@ -187,13 +190,12 @@ impl Gate {
         };
         let sync = mirror.sync().await;
         if let Err(e) = &sync.result {
-            let _ = writer
-                .write_all(&err_frame(&format!(
-                    "upstream sync failed for {}: {e}",
-                    req.repo
-                )))
-                .await;
-            let _ = writer.shutdown().await;
+            refuse(
+                reader,
+                writer,
+                &format!("upstream sync failed for {}: {e}", req.repo),
+            )
+            .await;
             tracing::warn!(client, repo = req.repo, error = %e, "upstream sync failed");
             self.record(
                 &req,
@@ -242,10 +244,7 @@ impl Gate {
                 let session = match self.open_session(&req) {
                     Ok(s) => s,
                     Err(e) => {
-                        let _ = writer
-                            .write_all(&err_frame(&format!("cannot start the push: {e}")))
-                            .await;
-                        let _ = writer.shutdown().await;
+                        refuse(reader, writer, &format!("cannot start the push: {e}")).await;
                         self.record(
                             &req,
                             client,
@@ -438,4 +437,25 @@ fn spawned(result: std::io::Result<service::Served>, req: &Request) -> Option<se
     result
         .inspect_err(|e| tracing::error!(repo = req.repo, service = %req.service, error = %e, "cannot start git"))
         .ok()
+}
+
+/// Send `ERR <message>`, then read and discard what the client still sends for a moment.
+///
+/// Closing a socket with unread input makes the kernel send a reset, which can
+/// destroy the ERR line before the client reads it; draining first lets the
+/// client see the message and close on its own.
+async fn refuse(mut reader: OwnedReadHalf, mut writer: OwnedWriteHalf, message: &str) {
+    let _ = writer.write_all(&err_frame(message)).await;
+    let _ = writer.shutdown().await;
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        let mut left = ERR_DRAIN_BYTES;
+        while left > 0 {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(ERR_DRAIN_TIME, drain).await;
 }
