@@ -22,7 +22,7 @@ pub enum Probe {
 
 impl Probe {
     /// The command that runs the probe inside the container.
-    fn argv(&self) -> Vec<String> {
+    pub fn argv(&self) -> Vec<String> {
         let bash = |script: String| vec!["bash".to_string(), "-c".to_string(), script];
         match self {
             Probe::Http { port, path } => bash(format!(

@@ -3,10 +3,12 @@
 
 mod commands;
 mod compose;
+mod dashboard;
 mod docker;
 mod health;
 mod images;
 mod manifest;
+mod operator;
 mod plan;
 mod preflight;
 mod provision;
@@ -59,6 +61,14 @@ enum Command {
     },
     /// Remove what stopped bottles left behind: containers, networks and state directories.
     Cleanup(commands::cleanup::CleanupArgs),
+    /// Pending proposals across bottles (or one bottle's), or one proposal in full with its diff.
+    Proposals(commands::proposals::ProposalsArgs),
+    /// Apply a proposal, then answer it `approved` (or `failed` when applying is refused).
+    Approve(commands::decide::ApproveArgs),
+    /// Answer a proposal `rejected`, with a comment for the agent.
+    Reject(commands::decide::RejectArgs),
+    /// Terminal UI: running bottles, pending proposals with their diffs, approve/reject/attach/stop.
+    Dashboard,
     /// Build bottle's images.
     Images {
         #[command(subcommand)]
@@ -73,8 +83,11 @@ enum ImagesCommand {
 }
 
 fn main() -> ExitCode {
-    bottle_common::logging::init("warn");
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Dashboard) {
+        // The dashboard owns the terminal: log lines would be drawn over it.
+        bottle_common::logging::init("warn");
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -96,6 +109,10 @@ fn main() -> ExitCode {
             Command::List { all } => commands::list::list(&home, all).await,
             Command::Stop { id } => commands::stop::stop(&home, &id).await,
             Command::Cleanup(args) => commands::cleanup::cleanup(&home, args).await,
+            Command::Proposals(args) => commands::proposals::proposals(&home, args).await,
+            Command::Approve(args) => commands::decide::approve(&home, args).await,
+            Command::Reject(args) => commands::decide::reject(&home, args).await,
+            Command::Dashboard => commands::dashboard::dashboard(&home).await,
             Command::Images {
                 command: ImagesCommand::Build(args),
             } => commands::images::build(args).await,

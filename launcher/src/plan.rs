@@ -592,7 +592,8 @@ fn pipelock_allowlist(routes: &RoutesFile, extra: &[String]) -> Vec<String> {
 /// LLM API domains whose request bodies legitimately trip DLP (conversation text).
 const LLM_DOMAINS: &[&str] = &["anthropic.com", "openai.com"];
 
-fn pipelock_passthrough(routes: &RoutesFile, extra: &[String]) -> Vec<String> {
+/// Hosts pipelock splices: credentialed and passthrough route hosts, and LLM API hosts among `routes` and `extra`.
+pub(crate) fn pipelock_passthrough(routes: &RoutesFile, extra: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for r in &routes.routes {
         if r.auth.is_some() || r.tls == TlsMode::Passthrough {
@@ -616,7 +617,8 @@ fn pipelock_passthrough(routes: &RoutesFile, extra: &[String]) -> Vec<String> {
     out
 }
 
-fn pipelock_ip_allowlist(routes: &RoutesFile, extra: &[String]) -> Vec<String> {
+/// Private addresses among the hosts of `routes` and `extra`, as CIDRs pipelock exempts from SSRF blocking.
+pub(crate) fn pipelock_ip_allowlist(routes: &RoutesFile, extra: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let hosts = routes
         .routes

@@ -1,8 +1,11 @@
 //! The `bottle` subcommands, one module each, sharing the home directory and prompts.
 
 pub mod cleanup;
+pub mod dashboard;
+pub mod decide;
 pub mod images;
 pub mod list;
+pub mod proposals;
 pub mod render;
 pub mod start;
 pub mod stop;

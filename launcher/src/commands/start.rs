@@ -383,19 +383,32 @@ async fn attach(state: &StateDir, command: &[String]) -> anyhow::Result<u8> {
 
 /// Bring the bottle down, keep its state, scrub its secrets. Failures are reported, not fatal.
 pub async fn teardown(compose: &Compose, state: &StateDir, host: (u32, u32)) {
+    for problem in teardown_reporting(compose, state, host).await {
+        eprintln!("bottle: {problem}");
+    }
+}
+
+/// [`teardown`], returning its failures instead of printing them (for the dashboard).
+pub async fn teardown_reporting(
+    compose: &Compose,
+    state: &StateDir,
+    host: (u32, u32),
+) -> Vec<String> {
+    let mut problems = Vec::new();
     provision::release_transcript(state, host).await;
     if let Err(e) = compose.down(state).await {
-        eprintln!("bottle: {e:#}");
+        problems.push(format!("{e:#}"));
     }
     if let Err(e) = render::scrub_secrets(state) {
-        eprintln!("bottle: {e:#}");
+        problems.push(format!("{e:#}"));
     }
     if let Ok(mut meta) = Metadata::read(state) {
         meta.stopped_at = Some(bottle_common::time::now_rfc3339());
         if let Err(e) = meta.write(state) {
-            eprintln!("bottle: cannot update {}: {e}", state.metadata().display());
+            problems.push(format!("cannot update {}: {e}", state.metadata().display()));
         }
     }
+    problems
 }
 
 /// The signals that stop a bottle.

@@ -1,11 +1,17 @@
 //! pipelock's config file, written against its documented schema (version 1):
 //! strict mode (only allowlisted hosts), CONNECT forward proxy on, TLS
 //! interception with the bottle's own pipelock CA, credentialed hosts spliced.
+//!
+//! Written at start from the plan ([`to_yaml`]) and rewritten in place when an
+//! operator approves a new allowlist ([`with_allowlist`]): the same types
+//! both ways, so an approval changes only the host lists.
 
-use serde::Serialize;
+use bottle_common::located::{ConfigError, Source, from_yaml};
+use egress_proxy::routes::RoutesFile;
+use serde::{Deserialize, Serialize};
 
 use crate::manifest::DlpAction;
-use crate::plan::PipelockPlan;
+use crate::plan::{PipelockPlan, pipelock_ip_allowlist, pipelock_passthrough};
 
 /// Port pipelock listens on inside the bottle.
 pub const PORT: u16 = 8888;
@@ -15,12 +21,13 @@ pub const CA_DIR: &str = "/etc/pipelock/ca";
 pub const LIVE_DIR: &str = "/etc/pipelock/live";
 
 /// pipelock's config, the fields bottle sets.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PipelockConfig {
     /// Schema version.
     pub version: u32,
     /// `strict`: only `api_allowlist` hosts are reachable.
-    pub mode: &'static str,
+    pub mode: String,
     /// Block (not just log) on findings.
     pub enforce: bool,
     /// Hosts that may be reached.
@@ -32,14 +39,15 @@ pub struct PipelockConfig {
     /// Body and header DLP.
     pub request_body_scanning: RequestBodyScanning,
     /// Private ranges the bottle's routes name explicitly.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssrf: Option<Ssrf>,
     /// JSON logs on stdout (collected by Docker).
     pub logging: Logging,
 }
 
 /// `forward_proxy`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ForwardProxy {
     /// On.
     pub enabled: bool,
@@ -48,7 +56,8 @@ pub struct ForwardProxy {
 }
 
 /// `tls_interception`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TlsInterception {
     /// On.
     pub enabled: bool,
@@ -61,7 +70,8 @@ pub struct TlsInterception {
 }
 
 /// `request_body_scanning`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RequestBodyScanning {
     /// On.
     pub enabled: bool,
@@ -72,26 +82,28 @@ pub struct RequestBodyScanning {
 }
 
 /// `ssrf`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Ssrf {
     /// CIDRs exempt from internal-address blocking.
     pub ip_allowlist: Vec<String>,
 }
 
 /// `logging`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Logging {
     /// `json`.
-    pub format: &'static str,
+    pub format: String,
     /// `stdout`.
-    pub output: &'static str,
+    pub output: String,
 }
 
 /// The config for `plan`.
 pub fn config(plan: &PipelockPlan) -> PipelockConfig {
     PipelockConfig {
         version: 1,
-        mode: "strict",
+        mode: "strict".into(),
         enforce: true,
         api_allowlist: plan.allowlist.clone(),
         forward_proxy: ForwardProxy {
@@ -113,19 +125,52 @@ pub fn config(plan: &PipelockPlan) -> PipelockConfig {
             ip_allowlist: plan.ip_allowlist.clone(),
         }),
         logging: Logging {
-            format: "json",
-            output: "stdout",
+            format: "json".into(),
+            output: "stdout".into(),
         },
     }
 }
 
-/// Render as YAML.
+/// Render the config for `plan` as YAML.
 pub fn to_yaml(plan: &PipelockPlan) -> anyhow::Result<String> {
-    let mut text = String::from(
-        "# pipelock config written by `bottle` (schema: pipelock docs/configuration.md)\n",
-    );
-    text.push_str(&serde_saphyr::to_string(&config(plan))?);
-    Ok(text)
+    config(plan).to_yaml()
+}
+
+impl PipelockConfig {
+    /// Render as YAML, with a header naming the schema.
+    pub fn to_yaml(&self) -> anyhow::Result<String> {
+        let mut text = String::from(
+            "# pipelock config written by `bottle` (schema: pipelock docs/configuration.md)\n",
+        );
+        text.push_str(&serde_saphyr::to_string(self)?);
+        Ok(text)
+    }
+
+    /// Read a config bottle wrote; anything else (unknown keys, other types) is an error.
+    pub fn parse(text: &str, source: &Source) -> Result<PipelockConfig, ConfigError> {
+        from_yaml(text, source)
+    }
+
+    /// The hosts pipelock lets out.
+    pub fn allowlist(&self) -> &[String] {
+        &self.api_allowlist
+    }
+}
+
+/// `config` with `allowlist` as its hosts, and the hosts derived from them
+/// (TLS passthrough for credentialed and LLM hosts, SSRF exemptions for
+/// private addresses) recomputed for `routes` exactly as at start.
+pub fn with_allowlist(
+    config: &PipelockConfig,
+    routes: &RoutesFile,
+    allowlist: &[String],
+) -> PipelockConfig {
+    let mut out = config.clone();
+    out.api_allowlist = allowlist.to_vec();
+    out.tls_interception.passthrough_domains = pipelock_passthrough(routes, allowlist);
+    let ips = pipelock_ip_allowlist(routes, allowlist);
+    out.ssrf = (!ips.is_empty()).then_some(Ssrf { ip_allowlist: ips });
+    out
 }
 
 #[cfg(test)]
@@ -218,6 +263,61 @@ mod tests {
         );
         assert_eq!(doc.ssrf.unwrap().ip_allowlist, ["10.1.2.3/32"]);
         assert_eq!(doc.logging.output, "stdout");
+    }
+
+    #[test]
+    fn a_written_config_reads_back_and_foreign_keys_are_refused() {
+        let yaml = to_yaml(&plan()).unwrap();
+        let parsed = PipelockConfig::parse(&yaml, &Source::named("pipelock.yaml")).unwrap();
+        assert_eq!(parsed, config(&plan()));
+        let e = PipelockConfig::parse(
+            &format!("{yaml}extra_key: 1\n"),
+            &Source::named("pipelock.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("pipelock.yaml:") && e.contains("extra_key"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_new_allowlist_recomputes_passthrough_and_ssrf_and_keeps_the_rest() {
+        let routes = egress_proxy::routes::parse_routes(
+            "routes:\n  - host: api.github.com\n    auth: {scheme: bearer, token_file: /t/GH}\n",
+            &Source::named("routes.yaml"),
+        )
+        .unwrap();
+        let before = config(&plan());
+        let allow: Vec<String> = [
+            "api.github.com",
+            "pypi.org",
+            "api.anthropic.com",
+            "10.0.0.5",
+        ]
+        .map(String::from)
+        .to_vec();
+        let after = with_allowlist(&before, &routes, &allow);
+        assert_eq!(after.allowlist(), allow.as_slice());
+        assert_eq!(
+            after.tls_interception.passthrough_domains,
+            ["api.github.com", "api.anthropic.com"]
+        );
+        assert_eq!(after.ssrf.as_ref().unwrap().ip_allowlist, ["10.0.0.5/32"]);
+        assert_eq!(
+            after.tls_interception.ca_cert,
+            before.tls_interception.ca_cert
+        );
+        assert_eq!(after.request_body_scanning, before.request_body_scanning);
+        assert_eq!(after.mode, "strict");
+        let narrowed = with_allowlist(&after, &routes, &["pypi.org".to_string()]);
+        assert_eq!(narrowed.ssrf, None, "no private hosts left");
+        assert_eq!(
+            narrowed.tls_interception.passthrough_domains,
+            ["api.github.com"],
+            "a credentialed route host stays spliced even when the allowlist drops it"
+        );
     }
 
     #[test]
