@@ -113,7 +113,9 @@ impl AuditLog {
 pub fn audit_line<E: Serialize>(event: &E) -> Result<String, serde_json::Error> {
     let body = serde_json::to_string(event)?;
     let Some(fields) = body.strip_prefix('{') else {
-        return Err(serde::ser::Error::custom("audit event must be a JSON object"));
+        return Err(serde::ser::Error::custom(
+            "audit event must be a JSON object",
+        ));
     };
     let ts = crate::time::now_rfc3339();
     let sep = if fields == "}" { "" } else { "," };

@@ -199,8 +199,11 @@ pub fn read_text(path: &Path, source: &Source) -> Result<String, ConfigError> {
         let offset = e.utf8_error().valid_up_to();
         let before = &e.as_bytes()[..offset];
         let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
-        let column = (offset - before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1))
-            as u64
+        let column = (offset
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1)) as u64
             + 1;
         source.error_at(
             Pos { line, column },
@@ -327,7 +330,10 @@ mod tests {
     #[test]
     fn unknown_enum_value_suggests() {
         let e = err("routes:\n  - host: a.com\n    tls: pasthrough\n");
-        assert!(e.starts_with("routes.yaml:3:10: unknown value `pasthrough`"), "{e}");
+        assert!(
+            e.starts_with("routes.yaml:3:10: unknown value `pasthrough`"),
+            "{e}"
+        );
         assert!(e.contains("did you mean `passthrough`?"), "{e}");
     }
 
@@ -386,7 +392,10 @@ mod tests {
         let e = from_yaml::<File>("routes:\n  - hots: a\n", &source)
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("agents/coder.md:3:5: unknown key `hots`"), "{e}");
+        assert!(
+            e.starts_with("agents/coder.md:3:5: unknown key `hots`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -395,7 +404,13 @@ mod tests {
         let path = dir.path().join("r.yaml");
         std::fs::write(&path, b"routes:\n  - host: \xff\n").unwrap();
         let e = from_yaml_file::<File>(&path).unwrap_err();
-        assert_eq!(e.pos, Some(Pos { line: 2, column: 11 }));
+        assert_eq!(
+            e.pos,
+            Some(Pos {
+                line: 2,
+                column: 11
+            })
+        );
         assert!(e.message.contains("UTF-8"));
     }
 
@@ -406,12 +421,21 @@ mod tests {
             &Source::named("r"),
         )
         .unwrap();
-        assert_eq!(Pos::of_spanned(&f.routes[1].host), Pos { line: 3, column: 11 });
+        assert_eq!(
+            Pos::of_spanned(&f.routes[1].host),
+            Pos {
+                line: 3,
+                column: 11
+            }
+        );
     }
 
     #[test]
     fn did_you_mean_ignores_distant_words() {
         assert_eq!(did_you_mean("zzz", &["routes", "port"]), None);
-        assert_eq!(did_you_mean("token-env", &["token_env", "token_file"]), Some("token_env"));
+        assert_eq!(
+            did_you_mean("token-env", &["token_env", "token_file"]),
+            Some("token_env")
+        );
     }
 }

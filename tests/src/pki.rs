@@ -16,7 +16,9 @@ pub struct TestCa {
 
 impl std::fmt::Debug for TestCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestCa").field("cert_path", &self.cert_path).finish()
+        f.debug_struct("TestCa")
+            .field("cert_path", &self.cert_path)
+            .finish()
     }
 }
 

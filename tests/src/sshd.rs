@@ -59,7 +59,8 @@ impl Sshd {
         };
         let host_key = read_pub(&host);
         let authorized = dir.join("authorized_keys");
-        std::fs::write(&authorized, format!("{}\n", read_pub(&client_key))).expect("write authorized_keys");
+        std::fs::write(&authorized, format!("{}\n", read_pub(&client_key)))
+            .expect("write authorized_keys");
         let user = current_user();
         ensure_privsep_dir();
         // Sessions get an empty HOME: the login shell then skips the user's startup files,
@@ -122,7 +123,12 @@ impl Sshd {
 
     /// The `ssh://` URL of a repository at absolute `path` on this server.
     pub fn url(&self, path: &Path) -> String {
-        format!("ssh://{}@127.0.0.1:{}{}", self.user, self.port, path.display())
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            self.user,
+            self.port,
+            path.display()
+        )
     }
 
     /// How many logins the server has accepted so far (from its log).
@@ -133,7 +139,11 @@ impl Sshd {
     /// `GIT_SSH_COMMAND` for a client that talks to this server directly with the client key.
     pub fn git_ssh_command(&self) -> String {
         let kh = self.dir.join("client_known_hosts");
-        std::fs::write(&kh, format!("[127.0.0.1]:{} {}\n", self.port, self.host_key)).expect("write known_hosts");
+        std::fs::write(
+            &kh,
+            format!("[127.0.0.1]:{} {}\n", self.port, self.host_key),
+        )
+        .expect("write known_hosts");
         format!(
             "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
             self.client_key.display(),
@@ -152,14 +162,22 @@ impl Sshd {
 
     /// Make every later command wait `seconds` before it runs (0 removes the delay).
     pub fn set_delay(&self, seconds: f64) {
-        let text = if seconds > 0.0 { format!("{seconds}") } else { String::new() };
+        let text = if seconds > 0.0 {
+            format!("{seconds}")
+        } else {
+            String::new()
+        };
         std::fs::write(self.dir.join("delay"), text).expect("write delay");
     }
 
     /// Keep every later session open `seconds` after its command finished (0 removes it),
     /// so a client's round trip outlasts the moment the server read its refs.
     pub fn set_linger(&self, seconds: f64) {
-        let text = if seconds > 0.0 { format!("{seconds}") } else { String::new() };
+        let text = if seconds > 0.0 {
+            format!("{seconds}")
+        } else {
+            String::new()
+        };
         std::fs::write(self.dir.join("linger"), text).expect("write linger");
     }
 
