@@ -133,7 +133,15 @@ async fn strip_debug_info(binary: &Path) {
 }
 
 /// Build the Dockerfile at `dockerfile` with its directory as context, tagged `tag`.
-pub async fn build_dockerfile(dockerfile: &Path, tag: &str) -> anyhow::Result<()> {
+///
+/// A Dockerfile that declares `ARG AGENT_UID` (the example agent's, and
+/// approved ones derived from it) gets `agent_ids` as `AGENT_UID`/`AGENT_GID`,
+/// as `bottle images build` passes them.
+pub async fn build_dockerfile(
+    dockerfile: &Path,
+    tag: &str,
+    agent_ids: (u32, u32),
+) -> anyhow::Result<()> {
     let context = dockerfile
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -142,6 +150,12 @@ pub async fn build_dockerfile(dockerfile: &Path, tag: &str) -> anyhow::Result<()
     let mut args = Vec::new();
     if let Ok(base) = std::env::var("BOTTLE_BASE_IMAGE") {
         args.push(format!("BASE_IMAGE={base}"));
+    }
+    let text = std::fs::read_to_string(dockerfile)
+        .with_context(|| format!("cannot read {}", dockerfile.display()))?;
+    if declares_agent_ids(&text) {
+        args.push(format!("AGENT_UID={}", agent_ids.0));
+        args.push(format!("AGENT_GID={}", agent_ids.1));
     }
     let started = Instant::now();
     docker_build_file(context, Some(dockerfile), tag, &args, "agent").await?;
@@ -219,6 +233,17 @@ async fn docker_build_file(
         );
     }
     Ok(())
+}
+
+/// Whether a Dockerfile takes the agent user's ids as build arguments.
+fn declares_agent_ids(dockerfile: &str) -> bool {
+    dockerfile.lines().any(|l| {
+        let mut words = l.split_whitespace();
+        words.next().is_some_and(|w| w.eq_ignore_ascii_case("ARG"))
+            && words
+                .next()
+                .is_some_and(|w| w.split('=').next() == Some("AGENT_UID"))
+    })
 }
 
 /// A progress line from the legacy builder (`Step 2/5 : RUN …`) or BuildKit (`#5 [2/4] RUN …`), shortened.
@@ -312,6 +337,15 @@ mod tests {
             Some("[2/4] RUN apt-get update")
         );
         assert_eq!(step_line(" ---> Using cache"), None);
+    }
+
+    #[test]
+    fn agent_ids_are_passed_only_to_dockerfiles_that_declare_them() {
+        assert!(declares_agent_ids(AGENT_DOCKERFILE));
+        assert!(declares_agent_ids("FROM x\narg AGENT_UID\n"));
+        assert!(!declares_agent_ids(
+            "FROM x\nARG AGENT_UIDS=1\nRUN echo ARG AGENT_UID\n"
+        ));
     }
 
     #[test]

@@ -31,8 +31,7 @@ pub async fn build(args: BuildArgs) -> anyhow::Result<u8> {
             .context("the bottle executable has no directory")?
             .to_path_buf(),
     };
-    let (uid, gid) = super::host_ids()?;
-    let agent_ids = if uid == 0 { (1000, 1000) } else { (uid, gid) };
+    let agent_ids = super::agent_ids()?;
     images::build(
         &specs,
         &BuildOptions {

@@ -87,6 +87,12 @@ pub fn host_ids() -> anyhow::Result<(u32, u32)> {
     Ok((meta.uid(), meta.gid()))
 }
 
+/// Uid and gid for the agent image's user: ours, or 1000 when we are root.
+pub fn agent_ids() -> anyhow::Result<(u32, u32)> {
+    let (uid, gid) = host_ids()?;
+    Ok(if uid == 0 { (1000, 1000) } else { (uid, gid) })
+}
+
 /// Ask a y/N question on the terminal; refuse (with advice) when there is no terminal.
 pub fn confirm(question: &str, yes_flag: &str) -> anyhow::Result<bool> {
     let stdin = std::io::stdin();

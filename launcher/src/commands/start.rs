@@ -219,7 +219,7 @@ async fn run(launch: Launch, yes: bool, project: &std::path::Path) -> anyhow::Re
             } else {
                 format!("bottle-agent-{}:latest", plan.bottle_name)
             };
-            images::build_dockerfile(path, &tag).await?;
+            images::build_dockerfile(path, &tag, super::agent_ids()?).await?;
             tag
         }
     };
