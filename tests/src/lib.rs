@@ -3,6 +3,7 @@
 //! Each module starts one kind of real thing (a process, a PKI, a server)
 //! and cleans it up on drop, so a failing test leaves nothing running.
 
+pub mod bottle;
 pub mod curl;
 pub mod docker;
 pub mod egress;

@@ -13,19 +13,14 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bottle_tests::docker::{
-    BottleLeftovers, ContainerGuard, NetworkGuard, docker, docker_output, ensure_image, export_to,
-    file_contains,
+use bottle_tests::bottle::{
+    KillOnDrop, Origin, Started, assert_gone, build_images, fixture_image, random_token,
+    run_bottle, start_in_background, wait_exit,
 };
-use bottle_tests::pki::TestCa;
+use bottle_tests::docker::{
+    BottleLeftovers, ContainerGuard, docker, docker_output, export_to, file_contains,
+};
 use bottle_tests::tools::workspace_bin;
-
-/// Test servers: nginx for HTTPS, sshd + git for the upstream.
-const FIXTURE_DOCKERFILE: &str = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n\
-RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-nginx-light openssh-server git ca-certificates && rm -rf /var/lib/apt/lists/* \
-&& mkdir -p /run/sshd && ssh-keygen -A \
-&& useradd -m -s /bin/sh git && usermod -p '*' git\n";
 
 /// What the agent runs. Each check prints `CHECK <name> <result>`; the host asserts on them.
 /// It never sees the token: the origin answers `auth=yes` only when it got exactly the host's token.
@@ -76,43 +71,6 @@ impl Checks {
     }
 }
 
-fn base_image() -> String {
-    std::env::var("BOTTLE_TEST_BASE_IMAGE").unwrap_or_else(|_| "bottle-base:bookworm".into())
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The base image (built locally when missing) and bottle's images, via the real CLI.
-fn build_images(bottle: &Path) {
-    let status = Command::new(repo_root().join("scripts/base-image"))
-        .arg(base_image())
-        .status()
-        .expect("run scripts/base-image");
-    assert!(
-        status.success(),
-        "scripts/base-image failed; run scripts/test-env"
-    );
-    let bin_dir = bottle.parent().unwrap();
-    let out = Command::new(bottle)
-        .args([
-            "images",
-            "build",
-            "--base-image",
-            &base_image(),
-            "--bin-dir",
-        ])
-        .arg(bin_dir)
-        .output()
-        .expect("run bottle images build");
-    assert!(
-        out.status.success(),
-        "bottle images build failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn ssh_keygen(path: &Path) -> String {
     let status = Command::new(bottle_tests::tools::required_tool(
         "BOTTLE_TEST_SSH_KEYGEN",
@@ -144,57 +102,26 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 fn docker_bottle_sandbox_end_to_end() {
     let bottle = workspace_bin("bottle");
     build_images(&bottle);
-    let fixture = ensure_image(
-        "bottle-e2e-fixture:1",
-        FIXTURE_DOCKERFILE,
-        &[("BASE_IMAGE", &base_image())],
-    );
 
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let fix = tmp.path().join("fixture");
     std::fs::create_dir_all(home.join("agents")).unwrap();
     std::fs::create_dir_all(home.join("bottles")).unwrap();
-    std::fs::create_dir_all(&fix).unwrap();
 
-    let token = random_token();
+    let token = random_token("e2e-tok-");
     let token_file = tmp.path().join("token-pattern");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
 
     // The origin: nginx with a certificate from a CA only egress-proxy trusts.
-    let ca = TestCa::new(&fix, "e2e-origin");
-    let leaf = ca.issue("origin", &["origin.test", "elsewhere.test"]);
-    assert!(leaf.cert_path.ends_with("origin.pem") && leaf.key_path.ends_with("origin-key.pem"));
-    std::fs::write(
-        fix.join("nginx.conf"),
-        format!(
-            "events {{}}\nhttp {{\n  map_hash_bucket_size 128;\n  map $http_authorization $auth_ok {{ default no; \"Bearer {token}\" yes; }}\n  \
-             server {{\n    listen 443 ssl;\n    ssl_certificate /fixture/origin.pem;\n    ssl_certificate_key /fixture/origin-key.pem;\n    \
-             location / {{ default_type text/plain; return 200 \"origin path=$uri auth=$auth_ok\\n\"; }}\n  }}\n}}\n"
-        ),
-    )
-    .unwrap();
-    let net = NetworkGuard::create(&format!("bottle-e2e-{}", std::process::id()));
-    let fix_mount = format!("{}:/fixture:ro", fix.display());
-    let origin = ContainerGuard::run(
-        &format!("{}-origin", net.name),
-        &[
-            "--network",
-            &net.name,
-            "--network-alias",
-            "origin.test",
-            "--network-alias",
-            "elsewhere.test",
-            "-v",
-            &fix_mount,
-            &fixture,
-            "nginx",
-            "-c",
-            "/fixture/nginx.conf",
-            "-g",
-            "daemon off;",
-        ],
+    let origin = Origin::start(
+        &fix,
+        &format!("bottle-e2e-{}", std::process::id()),
+        &["origin.test", "elsewhere.test"],
+        &token,
     );
+    let net = &origin.network;
+    let fixture = fixture_image();
     let upstream = ContainerGuard::run(
         &format!("{}-upstream", net.name),
         &[
@@ -222,7 +149,7 @@ fn docker_bottle_sandbox_end_to_end() {
         .exec("cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub")
         .trim()
         .to_string();
-    let origin_ip = origin.ip_on(&net.name);
+    let origin_ip = &origin.ip;
     // The host side of the egress network: an address on this machine the agent must not reach.
     let gateway = docker(&[
         "network",
@@ -234,11 +161,6 @@ fn docker_bottle_sandbox_end_to_end() {
     .trim()
     .to_string();
     assert!(!gateway.is_empty(), "the test network has no gateway");
-    assert!(
-        !origin_ip.is_empty(),
-        "origin has no IP; logs:\n{}",
-        origin.logs()
-    );
 
     std::fs::write(
         home.join("bottles/e2e.md"),
@@ -249,7 +171,7 @@ fn docker_bottle_sandbox_end_to_end() {
              identity_file: {key}\n    known_host_key: \"{host_key}\"\nenv: {{ ORIGIN_IP: \"{origin_ip}\", EGRESS_GATEWAY: \"{gateway}\" }}\n\
              supervise: true\nruntime: auto\n---\nThe bottle the end-to-end test runs.\n",
             net = net.name,
-            ca = ca.cert_path.display(),
+            ca = origin.ca.cert_path.display(),
             key = gate_key.display(),
         ),
     )
@@ -482,7 +404,7 @@ fn docker_bottle_sandbox_end_to_end() {
 
     // Let the script finish: its exit status is bottle's, and teardown leaves nothing running.
     child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    let status = wait(&mut child.0, Duration::from_secs(90))
+    let status = wait_exit(&mut child.0, Duration::from_secs(90))
         .unwrap_or_else(|| panic!("bottle did not exit\n{}", stderr_text()));
     assert_eq!(
         status.code(),
@@ -557,44 +479,6 @@ fn docker_bottle_sandbox_end_to_end() {
     drop(leftovers);
 }
 
-/// Run `bottle ARGS` with `BOTTLE_HOME=home`; returns stdout, panics on failure.
-fn run_bottle(bottle: &Path, home: &Path, args: &[&str]) -> String {
-    let out = Command::new(bottle)
-        .args(args)
-        .env("BOTTLE_HOME", home)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run bottle");
-    assert!(
-        out.status.success(),
-        "bottle {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Kills `bottle` if the test fails while it runs (its containers are swept by [`BottleLeftovers`]).
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn random_token() -> String {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("read /dev/urandom");
-    format!(
-        "e2e-tok-{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
-
 fn e2e_id(state_dir: &Path) -> String {
     state_dir
         .file_name()
@@ -603,56 +487,9 @@ fn e2e_id(state_dir: &Path) -> String {
         .into_owned()
 }
 
-fn wait(child: &mut std::process::Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(s) = child.try_wait().unwrap() {
-            return Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
-
-/// Start a minimal bottle running `sleep`, wait until it is up; returns the process and its id.
-fn start_sleeper(bottle: &Path, home: &Path) -> (KillOnDrop, String, PathBuf) {
-    let stderr_log = home.join(format!("start-{}.stderr", random_token()));
-    let child = KillOnDrop(
-        Command::new(bottle)
-            .args(["start", "idle", "--yes", "--", "sleep", "600"])
-            .env("BOTTLE_HOME", home)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_log).unwrap())
-            .spawn()
-            .expect("start bottle"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let text = std::fs::read_to_string(&stderr_log).unwrap_or_default();
-        if let Some(line) = text
-            .lines()
-            .find(|l| l.ends_with("attaching (exit the agent to stop the bottle)"))
-        {
-            let id = line.split_whitespace().nth(1).unwrap().to_string();
-            return (child, id, stderr_log);
-        }
-        assert!(Instant::now() < deadline, "bottle did not come up:\n{text}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn assert_gone(id: &str) {
-    let left = docker(&["ps", "-aq", "--filter", &format!("label=bottle.id={id}")]);
-    assert!(left.trim().is_empty(), "containers left: {left}");
-    let nets = docker(&[
-        "network",
-        "ls",
-        "-q",
-        "--filter",
-        &format!("label=bottle.id={id}"),
-    ]);
-    assert!(nets.trim().is_empty(), "networks left: {nets}");
+/// Start a minimal bottle running `sleep`, wait until it is up.
+fn start_sleeper(bottle: &Path, home: &Path) -> Started {
+    start_in_background(bottle, home, "idle", &["sleep", "600"], &[])
 }
 
 #[test]
@@ -672,39 +509,28 @@ fn docker_stop_and_sigterm_tear_the_bottle_down() {
     let mut leftovers = BottleLeftovers::default();
 
     // `bottle stop ID` from elsewhere ends the attached start, which exits.
-    let (mut child, id, log) = start_sleeper(&bottle, &home);
+    let mut started = start_sleeper(&bottle, &home);
+    let id = started.id.clone();
     leftovers.ids.push(id.clone());
     run_bottle(&bottle, &home, &["stop", &id]);
-    let status = wait(&mut child.0, Duration::from_secs(60)).unwrap_or_else(|| {
-        panic!(
-            "start did not exit after stop:\n{}",
-            std::fs::read_to_string(&log).unwrap()
-        )
-    });
+    let status = wait_exit(&mut started.process.0, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("start did not exit after stop:\n{}", started.stderr()));
     assert_ne!(status.code(), Some(0), "the agent's command was killed");
     assert_gone(&id);
     assert!(home.join("state").join(&id).join("metadata.json").is_file());
 
     // SIGTERM to bottle start tears down and exits 143.
-    let (mut child, id, log) = start_sleeper(&bottle, &home);
+    let mut started = start_sleeper(&bottle, &home);
+    let id = started.id.clone();
     leftovers.ids.push(id.clone());
     let kill = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
+        .args(["-TERM", &started.process.0.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
-    let status = wait(&mut child.0, Duration::from_secs(60)).unwrap_or_else(|| {
-        panic!(
-            "start did not exit on SIGTERM:\n{}",
-            std::fs::read_to_string(&log).unwrap()
-        )
-    });
-    assert_eq!(
-        status.code(),
-        Some(143),
-        "{}",
-        std::fs::read_to_string(&log).unwrap()
-    );
+    let status = wait_exit(&mut started.process.0, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("start did not exit on SIGTERM:\n{}", started.stderr()));
+    assert_eq!(status.code(), Some(143), "{}", started.stderr());
     assert_gone(&id);
     assert!(!home.join("state").join(&id).join("secrets").exists());
     drop(leftovers);
