@@ -9,13 +9,13 @@
 #   * fetch: nothing new, and one new upstream commit; direct vs gate
 #   * push of a large change (new branch, 2000 files): direct vs gate (scanned)
 #   * scanner throughput: `git-gate scan` over a generated source corpus
-# Each timing is the median of 5 runs. Needs git, openssh-server and cargo.
+# Each timing is the median of 7 runs. Needs git, openssh-server and cargo.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 commits=${1:-3000}
 files=${2:-5000}
 corpus_mb=${3:-256}
-runs=5
+runs=7
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 
 echo "building git-gate (release)..." >&2
@@ -114,13 +114,19 @@ time_ms() {
     echo $(((e - s) / 1000000))
 }
 median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
-# pair SETUP_A CMD_A SETUP_B CMD_B: alternate A and B $runs times (so load on the machine hits
-# both alike), setups untimed; print "median_A median_B" in ms.
+# pair SETUP_A CMD_A SETUP_B CMD_B: run A and B $runs times each, alternating which goes first
+# (so load on the machine and the previous run's disk writeback hit both alike); setups are
+# untimed and end with `sync`. Prints "median_A median_B" in ms.
 pair() {
-    local a=() b=()
-    for _ in $(seq "$runs"); do
-        eval "$1" >/dev/null 2>&1; a+=("$(time_ms "$2")")
-        eval "$3" >/dev/null 2>&1; b+=("$(time_ms "$4")")
+    local a=() b=() i
+    for i in $(seq "$runs"); do
+        if ((i % 2)); then
+            eval "$1; sync" >/dev/null 2>&1; a+=("$(time_ms "$2")")
+            eval "$3; sync" >/dev/null 2>&1; b+=("$(time_ms "$4")")
+        else
+            eval "$3; sync" >/dev/null 2>&1; b+=("$(time_ms "$4")")
+            eval "$1; sync" >/dev/null 2>&1; a+=("$(time_ms "$2")")
+        fi
     done
     echo "$(median "${a[@]}") $(median "${b[@]}")"
 }
@@ -132,6 +138,9 @@ echo "measuring clones..." >&2
 read -r c_direct c_gate < <(pair "rm -rf $work/cd" "git clone -q $direct_url/app.git $work/cd" \
     "rm -rf $work/cg" "git clone -q $gate_url/app.git $work/cg")
 row "clone (warm mirror)" "$c_direct" "$c_gate"
+read -r n_direct n_gate < <(pair "rm -rf $work/nd" "git clone -q --no-checkout $direct_url/app.git $work/nd" \
+    "rm -rf $work/ng" "git clone -q --no-checkout $gate_url/app.git $work/ng")
+row "clone --no-checkout (transfer only)" "$n_direct" "$n_gate"
 
 echo "measuring fetches..." >&2
 git clone -q "$direct_url/app.git" "$work/fd"
@@ -155,9 +164,9 @@ prepare_change() { # clone, run number
     git -C "$1" add -A
     git -C "$1" commit -qm "large change $2"
 }
-k=0
-read -r p_direct p_gate < <(pair 'k=$((k+1)); prepare_change $work/pd $k' 'git -C $work/pd push -q origin big$k' \
-    'prepare_change $work/pg $k' 'git -C $work/pg push -q origin big$k')
+ka=0 kb=0
+read -r p_direct p_gate < <(pair 'ka=$((ka+1)); prepare_change $work/pd $ka' 'git -C $work/pd push -q origin big$ka' \
+    'kb=$((kb+1)); prepare_change $work/pg $kb' 'git -C $work/pg push -q origin big$kb')
 change_mb=$(du -sm "$work/pg/generated" | cut -f1)
 row "push, new branch (${change_mb} MB change)" "$p_direct" "$p_gate"
 scan_stats=$(grep '"event":"push"' "$work/audit.jsonl" | python3 -c '
