@@ -75,6 +75,8 @@ pub enum Reason {
     HostMismatch,
     /// A git smart-HTTP push.
     GitPushBlocked,
+    /// The route injects a credential but the request is plain HTTP.
+    PlaintextCredential,
     /// Malformed or ambiguous request (framing, target form).
     BadRequest,
     /// The origin or upstream proxy could not be reached or failed.
@@ -85,7 +87,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for metrics.
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::Allowed,
         Reason::Passthrough,
         Reason::NoRoute,
@@ -94,6 +96,7 @@ impl Reason {
         Reason::NonCanonicalPath,
         Reason::HostMismatch,
         Reason::GitPushBlocked,
+        Reason::PlaintextCredential,
         Reason::BadRequest,
         Reason::UpstreamError,
         Reason::Introspection,
@@ -110,6 +113,7 @@ impl Reason {
             Reason::NonCanonicalPath => "non_canonical_path",
             Reason::HostMismatch => "host_mismatch",
             Reason::GitPushBlocked => "git_push_blocked",
+            Reason::PlaintextCredential => "plaintext_credential",
             Reason::BadRequest => "bad_request",
             Reason::UpstreamError => "upstream_error",
             Reason::Introspection => "introspection",
@@ -248,6 +252,9 @@ pub fn decide(facts: &RequestFacts<'_>, table: &RouteTable) -> Decision {
         .iter()
         .find(|&&i| routes[i].allows_method(facts.method))
     {
+        if routes[route].auth.is_some() && facts.scheme == UrlScheme::Http {
+            return plaintext_credential(&routes[route], route);
+        }
         return Decision::Allow { route };
     }
     let first = best[0];
@@ -298,6 +305,22 @@ fn candidates(routes: &[Route], host: &str, port: u16, tls: bool) -> Vec<usize> 
         .filter(|(_, r)| r.host.specificity() == top)
         .map(|(i, _)| i)
         .collect()
+}
+
+/// A route with `auth` reached over plain HTTP: the credential would travel in
+/// clear (to the origin, and to anyone on the way), so the request is refused.
+fn plaintext_credential(route: &Route, index: usize) -> Decision {
+    deny(
+        Reason::PlaintextCredential,
+        403,
+        format!(
+            "the route for {} (routes file line {}) injects a credential, and credentials are \
+             only sent over https; this request is plain http. Use https:// for this host.",
+            route.host, route.line
+        ),
+        None,
+        Some(index),
+    )
 }
 
 fn non_canonical(problem: PathProblem, route: usize) -> Decision {
@@ -380,6 +403,9 @@ routes:
     port: 8443
   - host: plain.example.com
     port: 80
+  - host: plain-auth.example.com
+    port: 80
+    auth: {scheme: bearer, token_env: GH}
 "#;
 
     fn table() -> RouteTable {
@@ -579,6 +605,54 @@ routes:
             )),
             0
         );
+    }
+
+    #[test]
+    fn pushes_are_blocked_in_every_spelling_on_routes_without_paths() {
+        for target in [
+            "/r.git/git-receive-pack/.",
+            "/r.git/git-receive-pack/x/..",
+            "/r.git/git-receive-pack%2F.",
+            "/r.git/info/refs/.?service=git-receive-pack",
+            "/r.git/info/refs?a=1&service=git%2Dreceive-pack",
+        ] {
+            for host in ["gist.github.com", "x.raw.github.com", "plain.example.com"] {
+                assert_eq!(
+                    reason(&https(host, "POST", target)),
+                    Reason::GitPushBlocked,
+                    "{host}{target}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn credentials_are_never_sent_over_plain_http() {
+        let t = table();
+        let plain = decide(
+            &facts(UrlScheme::Http, "plain-auth.example.com", 80, "GET", "/"),
+            &t,
+        );
+        let Decision::Deny(d) = plain else {
+            panic!("allowed: {plain:?}")
+        };
+        assert_eq!(
+            (d.reason, d.status, d.route),
+            (Reason::PlaintextCredential, 403, Some(11))
+        );
+        assert!(d.detail.contains("only sent over https"), "{}", d.detail);
+        assert!(d.suggestion.is_none());
+        let tls = decide(
+            &facts(UrlScheme::Https, "plain-auth.example.com", 80, "GET", "/"),
+            &t,
+        );
+        assert_eq!(allowed_by(&tls), 11);
+        // Routes without auth still serve plain http.
+        let open = decide(
+            &facts(UrlScheme::Http, "plain.example.com", 80, "GET", "/"),
+            &t,
+        );
+        assert_eq!(allowed_by(&open), 10);
     }
 
     #[test]
