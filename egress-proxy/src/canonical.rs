@@ -14,7 +14,7 @@ pub enum PathProblem {
     NotAbsolute,
     /// Contains `//` (an empty segment).
     EmptySegment,
-    /// Contains a `.` or `..` segment (also `..;param`).
+    /// Contains a `.` or `..` segment (also `..;param`, `..%3B`, fullwidth dots, `.%20`).
     DotSegment,
     /// Contains a raw `\`.
     Backslash,
@@ -96,7 +96,49 @@ pub fn canonical_path(raw: &str) -> Result<String, PathProblem> {
             i += 1;
         }
     }
-    String::from_utf8(decoded).map_err(|_| PathProblem::BadDecodedByte)
+    let decoded = String::from_utf8(decoded).map_err(|_| PathProblem::BadDecodedByte)?;
+    // Segment checks again on the decoded form: `%3B` turns `..%3B` into the
+    // `..;` that Tomcat-style servers read as `..`, and servers that fold
+    // Unicode (NFKC) read fullwidth dots as dots.
+    if decoded[1..].split('/').any(is_dot_segment) {
+        return Err(PathProblem::DotSegment);
+    }
+    Ok(decoded)
+}
+
+/// Whether a (decoded) segment is `.` or `..` as some server could read it:
+/// `;params` dropped, Unicode dot look-alikes folded, trailing spaces trimmed.
+fn is_dot_segment(segment: &str) -> bool {
+    let name = segment.split(';').next().unwrap_or_default();
+    let folded: String = name.chars().map(fold_dot).collect();
+    let trimmed = folded.trim_end_matches(' ');
+    trimmed == "." || trimmed == ".."
+}
+
+/// Characters that Unicode compatibility folding (NFKC) turns into `.`.
+fn fold_dot(c: char) -> char {
+    match c {
+        '\u{FF0E}' | '\u{2024}' | '\u{FE52}' => '.',
+        other => other,
+    }
+}
+
+/// Render a decoded canonical path so that [`canonical_path`] reads it back unchanged.
+///
+/// Routes store paths decoded (so `%61` and `a` match the same rules); every
+/// place that shows a path as something to paste into a routes file (the
+/// listing, denial snippets) goes through this, so it parses again.
+pub fn encode_path(decoded: &str) -> String {
+    let mut out = String::with_capacity(decoded.len());
+    for &b in decoded.as_bytes() {
+        match b {
+            0x00..=0x20 | 0x7f..=0xff | b'#' | b'?' | b'%' | b'\\' => {
+                out.push_str(&format!("%{b:02X}"));
+            }
+            _ => out.push(b as char),
+        }
+    }
+    out
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -168,10 +210,44 @@ mod tests {
             ("/repos/a b", PathProblem::BadCharacter),
             ("/repos/a#b", PathProblem::BadCharacter),
             ("/repos/é", PathProblem::BadCharacter),
+            ("/repos/acme/..%3B/evil", PathProblem::DotSegment),
+            ("/repos/acme/..%3b/evil", PathProblem::DotSegment),
+            ("/repos/acme/.%3Bx/evil", PathProblem::DotSegment),
+            (
+                "/repos/acme/%EF%BC%8E%EF%BC%8E/evil",
+                PathProblem::DotSegment,
+            ),
+            ("/repos/acme/.%EF%BC%8E/evil", PathProblem::DotSegment),
+            (
+                "/repos/acme/%E2%80%A4%E2%80%A4/evil",
+                PathProblem::DotSegment,
+            ),
+            ("/repos/acme/%EF%B9%92/evil", PathProblem::DotSegment),
+            ("/repos/acme/..%20/evil", PathProblem::DotSegment),
+            ("/repos/acme/.%09/evil", PathProblem::BadDecodedByte),
         ];
         for (path, want) in cases {
             assert_eq!(canonical_path(path), Err(want), "{path:?}");
         }
+    }
+
+    #[test]
+    fn encoded_paths_read_back_as_themselves() {
+        for raw in [
+            "/",
+            "/a%20b",
+            "/caf%C3%A9/",
+            "/q%3Fx%23y",
+            "/a%3Bb;c",
+            "/%E2%80%A4dot",
+            "/..d/.e/",
+        ] {
+            let decoded = canonical_path(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            let shown = encode_path(&decoded);
+            assert_eq!(canonical_path(&shown), Ok(decoded), "{raw} -> {shown}");
+            assert!(shown.is_ascii() && !shown.contains(' '), "{shown}");
+        }
+        assert_eq!(encode_path("/a b/café?#"), "/a%20b/caf%C3%A9%3F%23");
     }
 
     #[test]

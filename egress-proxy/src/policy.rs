@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::canonical::{PathProblem, canonical_path, path_under};
+use crate::canonical::{PathProblem, canonical_path, encode_path, path_under};
 use crate::gitpush::is_git_push;
 use crate::routes::{Route, TlsMode};
 use crate::table::RouteTable;
@@ -238,7 +238,9 @@ pub fn decide(facts: &RequestFacts<'_>, table: &RouteTable) -> Decision {
                 "the route for {} (routes file line {}) does not include the path {}.",
                 routes[first].host,
                 routes[first].line,
-                canonical.as_deref().unwrap_or(facts.path)
+                canonical
+                    .as_deref()
+                    .map_or(facts.path.to_string(), encode_path)
             ),
             Some(extended),
             Some(first),
@@ -373,7 +375,7 @@ mod tests {
     use bottle_common::located::Source;
 
     use super::*;
-    use crate::routes::parse_routes;
+    use crate::routes::{RoutesFile, parse_routes};
 
     const ROUTES: &str = r#"
 routes:
@@ -710,6 +712,136 @@ routes:
                 "{f:?}\n{yaml}"
             );
         }
+    }
+
+    /// A small deterministic generator (xorshift), so the property test needs no extra crate.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            from[(self.next() % from.len() as u64) as usize]
+        }
+    }
+
+    #[test]
+    fn every_suggestion_reads_back_as_itself() {
+        // Raw path pieces, including escapes whose decoded form YAML or the
+        // path parser would misread if rendered as is.
+        const PIECES: &[&str] = &[
+            "a",
+            "v1",
+            "%20",
+            "%C3%A9",
+            "caf%C3%A9",
+            "%3F",
+            "%23",
+            "%3B",
+            ";p=1",
+            ":",
+            "'",
+            "\"",
+            "%22",
+            "-",
+            "*",
+            "&x",
+            "!t",
+            "%7E",
+            "~",
+            "@",
+            "$",
+            "%25",
+            "..x",
+            ".e",
+            "%5B",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            "%2C",
+            "+",
+            "=",
+            "|",
+            ">",
+            "%09",
+            "%E2%80%A8",
+            "%EF%BB%BF",
+            "null",
+            "true",
+            "0x1",
+            "1e3",
+            "#",
+            "..",
+        ];
+        const HOSTS: &[&str] = &[
+            "new.example",
+            "[::1]",
+            "10.0.0.1",
+            "null.example",
+            "1e3.example",
+        ];
+        const METHODS: &[&str] = &["GET", "POST", "M-SEARCH", "PROPFIND", "X!#$%&'*+-.^_`|~Y"];
+        let t = RouteTable::empty();
+        let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+        let mut checked = 0;
+        for _ in 0..3000 {
+            let depth = 1 + g.next() % 4;
+            let mut path = String::new();
+            for _ in 0..depth {
+                path.push('/');
+                for _ in 0..(g.next() % 3) {
+                    path.push_str(g.pick(PIECES));
+                }
+            }
+            if g.next().is_multiple_of(2) {
+                path.push('/');
+            }
+            let scheme = if g.next().is_multiple_of(2) {
+                UrlScheme::Https
+            } else {
+                UrlScheme::Http
+            };
+            let port = [443, 80, 8443, 1][(g.next() % 4) as usize];
+            let f = facts(scheme, g.pick(HOSTS), port, g.pick(METHODS), &path);
+            let Decision::Deny(d) = decide(&f, &t) else {
+                panic!("empty table allowed {f:?}")
+            };
+            if d.reason == Reason::GitPushBlocked {
+                continue;
+            }
+            let suggestion = d.suggestion.expect("no_route suggests a route");
+            let yaml = RoutesFile {
+                routes: vec![suggestion.clone()],
+            }
+            .to_yaml();
+            let back = parse_routes(&yaml, &Source::named("s"))
+                .unwrap_or_else(|e| panic!("{f:?}\n{yaml}\n{e}"));
+            let mut route = back.routes.into_iter().next().expect("one route");
+            route.line = suggestion.line;
+            assert_eq!(route, suggestion, "{f:?}\n{yaml}");
+            let t2 = RouteTable::build(
+                RoutesFile {
+                    routes: vec![route],
+                },
+                Path::new("s"),
+                2,
+                &|_| None,
+            )
+            .unwrap();
+            assert!(
+                matches!(decide(&f, &t2), Decision::Allow { .. }),
+                "{f:?}\n{yaml}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 2000, "{checked}");
     }
 
     #[test]

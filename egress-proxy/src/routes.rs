@@ -11,7 +11,7 @@ use bottle_common::located::{ConfigError, ConfigErrors, Pos, Source, from_yaml, 
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use crate::canonical::canonical_path;
+use crate::canonical::{canonical_path, encode_path};
 use crate::host::HostPattern;
 
 /// How a route's credential is presented to the origin.
@@ -90,8 +90,12 @@ pub struct Route {
     /// The port it covers; `None` means 443 for https/CONNECT and 80 for http.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// Decoded canonical path prefixes; `None` means every path.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Decoded canonical path prefixes; `None` means every path. Rendered
+    /// re-encoded ([`encode_path`]) so a listing parses back to the same route.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "encoded_paths"
+    )]
     pub paths: Option<Vec<String>>,
     /// Uppercase method names; `None` means every method.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,6 +112,16 @@ pub struct Route {
 
 fn display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
+}
+
+fn encoded_paths<S: serde::Serializer>(
+    paths: &Option<Vec<String>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let encoded: Option<Vec<String>> = paths
+        .as_ref()
+        .map(|ps| ps.iter().map(|p| encode_path(p)).collect());
+    encoded.serialize(s)
 }
 
 impl Route {
@@ -135,9 +149,15 @@ pub struct RoutesFile {
 }
 
 impl RoutesFile {
-    /// Render as YAML in the routes-file format (tokens are never part of it).
+    /// Render as YAML in the routes-file format (tokens are never part of
+    /// it), ending in a newline; [`parse_routes`] reads it back unchanged.
     pub fn to_yaml(&self) -> String {
-        serde_saphyr::to_string(self).unwrap_or_else(|e| format!("# cannot render routes: {e}\n"))
+        let mut text = serde_saphyr::to_string(self)
+            .unwrap_or_else(|e| format!("# cannot render routes: {e}\n"));
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text
     }
 }
 
