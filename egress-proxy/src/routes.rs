@@ -282,6 +282,16 @@ fn validate_route(raw: RawRoute, source: &Source, errors: &mut Vec<ConfigError>)
     let methods = raw
         .methods
         .map(|methods| validate_methods(methods, source, errors));
+    if let (Some(HostPattern::Subdomains(suffix)), Some(a)) = (&host, &raw.auth) {
+        errors.push(source.error_at(
+            Pos::of_spanned(a),
+            format!(
+                "auth: not allowed on the wildcard host `*.{suffix}`: a credential sent to every \
+                 subdomain reaches any subdomain an agent can control or register; list each \
+                 host that needs the credential as its own route"
+            ),
+        ));
+    }
     let auth = raw.auth.and_then(|a| validate_auth(a, source, errors));
     if errors.len() > before {
         return None;
@@ -554,14 +564,15 @@ routes:
       scheme: bearer
       token_env: GITHUB_TOKEN
     tls: intercept
-  - host: "*.example.com"
+  - host: files.example.com
     auth: { scheme: header, header: X-Api-Key, token_file: /run/secrets/k }
+  - host: "*.example.com"
   - host: pinned.example.org
     tls: passthrough
 "#,
         )
         .unwrap();
-        assert_eq!(f.routes.len(), 3);
+        assert_eq!(f.routes.len(), 4);
         let r = &f.routes[0];
         assert_eq!(r.host, HostPattern::Exact("api.github.com".into()));
         assert_eq!(
@@ -573,7 +584,7 @@ routes:
             f.routes[1].auth.as_ref().unwrap().header_name(),
             "x-api-key"
         );
-        assert_eq!(f.routes[2].tls, TlsMode::Passthrough);
+        assert_eq!(f.routes[3].tls, TlsMode::Passthrough);
     }
 
     #[test]
@@ -676,6 +687,10 @@ routes:
                 "duplicates line 2",
             ),
             ("routes:\n  - host: [a.com]\n", "routes.yaml:2:"),
+            (
+                "routes:\n  - host: '*.github.io'\n    auth: {scheme: bearer, token_env: T}\n",
+                "routes.yaml:3:11: auth: not allowed on the wildcard host `*.github.io`: a credential sent to every subdomain",
+            ),
             ("route: []\n", "did you mean `routes`?"),
             (
                 "routes:\n  - host: a.com\n  - host: a.com\n    port: 443\n    tls: passthrough\n",
