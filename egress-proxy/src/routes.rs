@@ -214,7 +214,10 @@ const RESERVED_HEADERS: &[&str] = &[
 
 /// Parse and validate routes YAML; every problem is reported with its position.
 pub fn parse_routes(text: &str, source: &Source) -> Result<RoutesFile, ConfigErrors> {
-    let raw: RawFile = from_yaml(text, source)?;
+    let raw: RawFile = from_yaml(text, source).map_err(|mut e| {
+        e.message = reword(&e.message);
+        e
+    })?;
     let mut errors = Vec::new();
     let mut routes = Vec::new();
     for raw_route in raw.routes.value {
@@ -227,6 +230,24 @@ pub fn parse_routes(text: &str, source: &Source) -> Result<RoutesFile, ConfigErr
         Ok(RoutesFile { routes })
     } else {
         Err(ConfigErrors(errors))
+    }
+}
+
+/// Say what to do about a repeated key, instead of the YAML library's advice
+/// to reconfigure it.
+fn reword(message: &str) -> String {
+    let key = if let Some(rest) = message.strip_prefix("duplicate mapping key") {
+        rest.strip_prefix(": ")
+            .and_then(|r| r.split_once(", set DuplicateKeyPolicy"))
+            .map(|(k, _)| k.trim_matches(['`', '"', '\'']).to_string())
+    } else if let Some(rest) = message.strip_prefix("duplicate field `") {
+        rest.split_once('`').map(|(k, _)| k.to_string())
+    } else {
+        return message.to_string();
+    };
+    match key {
+        Some(k) => format!("`{k}` is given twice in the same mapping; keep one of them"),
+        None => "a key is given twice in the same mapping; keep one of them".to_string(),
     }
 }
 
@@ -701,6 +722,43 @@ routes:
             let e = parse(text).expect_err(text);
             assert!(e.contains(want), "for {text:?}\n got: {e}\nwant: {want}");
         }
+    }
+
+    #[test]
+    fn text_level_problems_are_located_and_explained() {
+        // YAML forbids tabs for indentation.
+        let e = parse("routes:\n\t- host: a.com\n").unwrap_err();
+        assert!(e.starts_with("routes.yaml:2:"), "{e}");
+        // Duplicate keys: ours, not the YAML library's configuration advice.
+        let e = parse("routes:\n  - host: a.com\n    host: b.com\n").unwrap_err();
+        assert!(e.starts_with("routes.yaml:3:"), "{e}");
+        assert!(e.contains("`host` is given twice"), "{e}");
+        assert!(
+            !e.contains("DuplicateKeyPolicy") && !e.contains("Options"),
+            "{e}"
+        );
+        let e = parse("routes: []\nroutes: []\n").unwrap_err();
+        assert!(e.contains("`routes` is given twice"), "{e}");
+        // A byte-order mark is not part of the document.
+        assert_eq!(
+            parse("\u{FEFF}routes:\n  - host: a.com\n")
+                .unwrap()
+                .routes
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn files_that_are_not_utf8_are_refused_with_their_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("routes.yaml");
+        std::fs::write(&path, b"routes:\n  - host: caf\xe9.com\n").unwrap();
+        let e = load_routes_file(&path).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}:2:14: ", path.display())) && e.contains("not valid UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]
