@@ -226,7 +226,7 @@ async fn forward(
     strip_hop_by_hop(&mut parts.headers, websocket);
     parts.headers.remove(header::HOST);
     if let Some(credential) = &table.credentials[route] {
-        inject_credential(&mut parts.headers, credential);
+        inject_credential(&mut parts.headers, credential, &table.strip_headers);
         record.credential_injected = true;
     }
     drop(table);

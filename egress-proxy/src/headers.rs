@@ -91,11 +91,35 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, websocket: bool) {
     }
 }
 
-/// Drop every credential the agent sent and set the route's own.
-pub fn inject_credential(headers: &mut HeaderMap, credential: &Credential) {
-    headers.remove(header::AUTHORIZATION);
-    headers.remove(header::PROXY_AUTHORIZATION);
-    headers.remove(&credential.header);
+/// Headers that commonly carry an API credential, removed from every request
+/// on a route with `auth` (on top of the headers the table's routes inject).
+///
+/// `Cookie` is not among them: cookies are session state the origin itself
+/// set, and the agent holds no credential to put there.
+pub const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "x-auth-token",
+    "x-access-token",
+    "private-token",
+    "job-token",
+    "deploy-token",
+    "x-goog-api-key",
+    "x-amz-security-token",
+    "ocp-apim-subscription-key",
+    "x-functions-key",
+    "x-vault-token",
+];
+
+/// Drop every credential header the agent sent (`strip`: [`CREDENTIAL_HEADERS`]
+/// and every header a route injects) and set the route's own.
+pub fn inject_credential(headers: &mut HeaderMap, credential: &Credential, strip: &[HeaderName]) {
+    for name in strip {
+        headers.remove(name);
+    }
     headers.insert(credential.header.clone(), credential.value.expose().clone());
 }
 
@@ -190,15 +214,25 @@ mod tests {
             ("Authorization", "Basic agent2"),
             ("proxy-authorization", "x"),
             ("x-api-key", "agent"),
+            ("private-token", "agent"),
+            ("X-Auth-Token", "agent"),
+            ("x-other-route-key", "agent"),
+            ("cookie", "session=from-the-origin"),
         ]);
+        let mut strip: Vec<HeaderName> = CREDENTIAL_HEADERS
+            .iter()
+            .map(|n| HeaderName::from_static(n))
+            .collect();
+        strip.push(HeaderName::from_static("x-other-route-key"));
         let mut v = HeaderValue::from_static("real");
         v.set_sensitive(true);
         let c = Credential {
             header: HeaderName::from_static("x-api-key"),
             value: Secret::new(v),
         };
-        inject_credential(&mut h, &c);
-        assert_eq!(h.len(), 1);
+        inject_credential(&mut h, &c, &strip);
+        assert_eq!(h.len(), 2, "{h:?}");
         assert_eq!(h["x-api-key"], "real");
+        assert_eq!(h["cookie"], "session=from-the-origin");
     }
 }

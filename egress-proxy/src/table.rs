@@ -10,6 +10,7 @@ use base64::Engine;
 use bottle_common::located::{ConfigErrors, Pos, Source, resolve_relative};
 use http::{HeaderName, HeaderValue};
 
+use crate::headers::CREDENTIAL_HEADERS;
 use crate::routes::{Auth, RoutesFile, Scheme, TokenSource, load_routes_file};
 use crate::secret::Secret;
 
@@ -29,6 +30,9 @@ pub struct RouteTable {
     pub file: RoutesFile,
     /// `credentials[i]` is what route `i` injects, if anything.
     pub credentials: Vec<Option<Credential>>,
+    /// Headers removed from the agent's request on every route with `auth`:
+    /// [`CREDENTIAL_HEADERS`] plus every header a route of this table injects.
+    pub strip_headers: Vec<HeaderName>,
     /// Counts loads since start (1 = the table loaded at startup).
     pub generation: u64,
     /// When this table was loaded.
@@ -75,9 +79,11 @@ impl RouteTable {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
+        let strip_headers = strip_headers(&credentials);
         Ok(RouteTable {
             file,
             credentials,
+            strip_headers,
             generation,
             loaded_at: SystemTime::now(),
             path: path.to_path_buf(),
@@ -89,11 +95,26 @@ impl RouteTable {
         RouteTable {
             file: RoutesFile::default(),
             credentials: Vec::new(),
+            strip_headers: strip_headers(&[]),
             generation: 0,
             loaded_at: SystemTime::now(),
             path: PathBuf::new(),
         }
     }
+}
+
+/// The well-known credential headers plus every header one of `credentials` is sent in.
+fn strip_headers(credentials: &[Option<Credential>]) -> Vec<HeaderName> {
+    let mut names: Vec<HeaderName> = CREDENTIAL_HEADERS
+        .iter()
+        .map(|n| HeaderName::from_static(n))
+        .collect();
+    for c in credentials.iter().flatten() {
+        if !names.contains(&c.header) {
+            names.push(c.header.clone());
+        }
+    }
+    names
 }
 
 /// Load one route's token and turn it into the header it is sent in.
@@ -184,7 +205,7 @@ mod tests {
     #[test]
     fn schemes_render_their_header() {
         let t = table(
-            "routes:\n  - host: a.com\n    auth: {scheme: bearer, token_env: A}\n  - host: b.com\n    auth: {scheme: token, token_env: A}\n  - host: c.com\n    auth: {scheme: basic, token_env: B}\n  - host: d.com\n    auth: {scheme: header, header: X-Api-Key, token_env: A}\n  - host: e.com\n",
+            "routes:\n  - host: a.com\n    auth: {scheme: bearer, token_env: A}\n  - host: b.com\n    auth: {scheme: token, token_env: A}\n  - host: c.com\n    auth: {scheme: basic, token_env: B}\n  - host: d.com\n    auth: {scheme: header, header: X-Custom-Key, token_env: A}\n  - host: e.com\n",
             &[("A", "tok123\n"), ("B", "user:pw")],
         )
         .unwrap();
@@ -200,7 +221,9 @@ mod tests {
             value(&t, 2),
             ("authorization".into(), "Basic dXNlcjpwdw==".into())
         );
-        assert_eq!(value(&t, 3), ("x-api-key".into(), "tok123".into()));
+        assert_eq!(value(&t, 3), ("x-custom-key".into(), "tok123".into()));
+        assert!(t.strip_headers.iter().any(|h| h == "x-custom-key"));
+        assert!(t.strip_headers.iter().any(|h| h == "authorization"));
         assert!(t.credentials[4].is_none());
         assert!(
             t.credentials[0]
