@@ -2,8 +2,8 @@
 //! without ever buffering a body.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -17,12 +17,23 @@ use crate::audit::AuditGuard;
 pub struct RequestBody {
     inner: Incoming,
     counter: Arc<AtomicU64>,
+    failure: Arc<OnceLock<String>>,
 }
 
 impl RequestBody {
-    /// Wrap `inner`, adding every data byte to `counter`.
-    pub fn new(inner: Incoming, counter: Arc<AtomicU64>) -> RequestBody {
-        RequestBody { inner, counter }
+    /// Wrap `inner`, adding every data byte to `counter` and recording in
+    /// `failure` why the client's body broke off, if it does, so a failed
+    /// forward can be blamed on the client (400) rather than the origin (502).
+    pub fn new(
+        inner: Incoming,
+        counter: Arc<AtomicU64>,
+        failure: Arc<OnceLock<String>>,
+    ) -> RequestBody {
+        RequestBody {
+            inner,
+            counter,
+            failure,
+        }
     }
 }
 
@@ -35,10 +46,16 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            self.counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let _ = self.failure.set(crate::handler::error_chain(e));
+            }
+            _ => {}
         }
         polled
     }

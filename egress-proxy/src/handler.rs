@@ -7,8 +7,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use http::header::{self, HeaderValue};
@@ -256,7 +256,8 @@ async fn forward(
     parts.version = Version::HTTP_11;
     parts.extensions.clear();
     let bytes_in = Arc::new(AtomicU64::new(0));
-    let body = RequestBody::new(body, bytes_in.clone());
+    let body_failure = Arc::new(OnceLock::new());
+    let body = RequestBody::new(body, bytes_in.clone(), body_failure.clone());
     let outbound = Request::from_parts(parts, body);
     if let Some(client_upgrade) = client_upgrade {
         return websocket::forward(shared, target, outbound, client_upgrade, record, start).await;
@@ -269,6 +270,16 @@ async fn forward(
     let response = match sent {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
+            if let Some(cause) = body_failure.get() {
+                return refuse(
+                    &shared,
+                    record,
+                    start,
+                    Reason::BadRequest,
+                    StatusCode::BAD_REQUEST,
+                    &format!("the request body is malformed: {cause}"),
+                );
+            }
             let detail = error_chain(&e);
             return upstream_failure(
                 &shared,
