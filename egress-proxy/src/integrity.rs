@@ -40,6 +40,25 @@ pub fn check_sni(connect: &Origin, sni: &str) -> Result<(), IntegrityError> {
     Ok(())
 }
 
+/// Check the SNI of a passthrough tunnel to `connect`: it must name the
+/// CONNECT host; only a tunnel to an IP address may go without (TLS cannot
+/// carry an IP address in SNI).
+pub fn check_passthrough_sni(connect: &Origin, sni: Option<&str>) -> Result<(), IntegrityError> {
+    match sni {
+        Some(sni) => check_sni(connect, sni),
+        None if is_ip_literal(&connect.host) => Ok(()),
+        None => Err(IntegrityError::Invalid(format!(
+            "the TLS ClientHello names no server (SNI); a passthrough tunnel to {} is only \
+             spliced when its SNI names {}",
+            connect.host, connect.host
+        ))),
+    }
+}
+
+fn is_ip_literal(host: &str) -> bool {
+    host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
 /// Check `Host` and the URI authority of a request inside a tunnel to `connect`.
 pub fn check_tunnel_request(
     connect: &Origin,
@@ -121,6 +140,25 @@ mod tests {
             check_sni(&o, "a..b"),
             Err(IntegrityError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn passthrough_needs_the_connect_host_in_sni() {
+        let name = origin("pinned.example.org", 443);
+        assert!(check_passthrough_sni(&name, Some("Pinned.Example.org.")).is_ok());
+        assert!(matches!(
+            check_passthrough_sni(&name, None),
+            Err(IntegrityError::Invalid(_))
+        ));
+        assert!(matches!(
+            check_passthrough_sni(&name, Some("other.example.org")),
+            Err(IntegrityError::Mismatch(_))
+        ));
+        for ip in ["127.0.0.1", "[::1]"] {
+            let o = origin(ip, 443);
+            assert!(check_passthrough_sni(&o, None).is_ok());
+            assert!(check_passthrough_sni(&o, Some("pinned.example.org")).is_err());
+        }
     }
 
     #[test]

@@ -91,7 +91,9 @@ fn connect(shared: Arc<Shared>, client: SocketAddr, req: Request<Incoming>) -> P
         }
         Err(e) => return bad_connect(&shared, client, start, target.as_deref(), &e),
     };
-    let passthrough = passthrough_route(&shared.table.load(), &origin.host, origin.port);
+    let table = shared.table.load_full();
+    let passthrough = passthrough_route(&table, &origin.host, origin.port)
+        .map(|route| tunnel::Passthrough { table, route });
     let tunnel_shared = shared.clone();
     shared.tasks.spawn(async move {
         match hyper::upgrade::on(req).await {

@@ -1,7 +1,8 @@
 //! What happens inside a CONNECT tunnel once the client has its 200.
 //!
-//! Passthrough routes are spliced unread (after checking that the TLS SNI,
-//! if any, names the CONNECT target). Everything else is intercepted: the
+//! Passthrough routes are spliced unread, once the first bytes have shown a
+//! TLS ClientHello whose SNI names the CONNECT target (no SNI only for IP
+//! targets); anything else is refused. Everything else is intercepted: the
 //! first byte says TLS (terminate with a leaf for the host, serve HTTP/2 or
 //! HTTP/1.1 by ALPN) or plaintext HTTP/1.1 (serve as is). Either way every
 //! request inside goes through the handler, denied hosts included, so the
@@ -20,24 +21,35 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use crate::audit::{AuditGuard, AuditRecord, RouteRef};
 use crate::handler::{ConnContext, Tunnel};
-use crate::integrity::{IntegrityError, Origin, check_sni};
+use crate::integrity::{IntegrityError, Origin, check_passthrough_sni, check_sni};
 use crate::io::Prefixed;
 use crate::policy::{Reason, UrlScheme};
 use crate::server::{serve_http1, serve_http2};
 use crate::state::Shared;
+use crate::table::RouteTable;
+
+/// A CONNECT decided as passthrough: the route and the table snapshot that
+/// decided it, so a reload before the first byte cannot change what the index means.
+#[derive(Debug, Clone)]
+pub struct Passthrough {
+    /// The table the decision was made on.
+    pub table: Arc<RouteTable>,
+    /// Index of the passthrough route in `table`.
+    pub route: usize,
+}
 
 /// TLS record type of a handshake; the first byte of every TLS ClientHello.
 const TLS_HANDSHAKE: u8 = 0x16;
 /// Largest ClientHello read when checking a passthrough tunnel's SNI.
 const MAX_CLIENT_HELLO: usize = 64 * 1024;
 
-/// Run a tunnel to `origin`; `passthrough` is the route index when it is spliced.
+/// Run a tunnel to `origin`; `passthrough` is set when it is spliced.
 pub async fn run(
     shared: Arc<Shared>,
     upgraded: Upgraded,
     client: SocketAddr,
     origin: Origin,
-    passthrough: Option<usize>,
+    passthrough: Option<Passthrough>,
 ) {
     let gauge_shared = shared.clone();
     let _gauge = gauge_shared.metrics.tunnel();
@@ -61,7 +73,7 @@ pub async fn run(
     }
     let io = Prefixed::new(Bytes::copy_from_slice(&first), io);
     match passthrough {
-        Some(route) => splice(shared, io, client, origin, route, first[0] == TLS_HANDSHAKE).await,
+        Some(pass) => splice(shared, io, client, origin, pass, first[0] == TLS_HANDSHAKE).await,
         None if first[0] == TLS_HANDSHAKE => intercept_tls(shared, io, client, origin).await,
         None => {
             let ctx = ConnContext {
@@ -101,7 +113,7 @@ where
     if let Some(sni) = start.client_hello().server_name()
         && let Err(e) = check_sni(&origin, sni)
     {
-        refuse_tunnel(&shared, client, &origin, e);
+        refuse_tunnel(&shared, client, &origin, None, None, e);
         return;
     }
     let config = match shared.leaves.server_config(&origin.host) {
@@ -137,8 +149,16 @@ where
     }
 }
 
-/// Audit and log a tunnel refused before any request (SNI mismatch); the connection is closed.
-fn refuse_tunnel(shared: &Arc<Shared>, client: SocketAddr, origin: &Origin, e: IntegrityError) {
+/// Audit and log a tunnel refused before any request (SNI, not TLS); the
+/// connection is closed, after a `status` answer when one was sent.
+fn refuse_tunnel(
+    shared: &Arc<Shared>,
+    client: SocketAddr,
+    origin: &Origin,
+    route: Option<RouteRef>,
+    status: Option<u16>,
+    e: IntegrityError,
+) {
     let (reason, detail) = match e {
         IntegrityError::Invalid(d) => (Reason::BadRequest, d),
         IntegrityError::Mismatch(d) => (Reason::HostMismatch, d),
@@ -147,52 +167,69 @@ fn refuse_tunnel(shared: &Arc<Shared>, client: SocketAddr, origin: &Origin, e: I
     let mut record = AuditRecord::new(client, "CONNECT", UrlScheme::Https, "");
     record.host.clone_from(&origin.host);
     record.port = origin.port;
+    record.route = route;
+    record.status = status;
     record.set_reason(reason);
     shared.metrics.request(reason);
     drop(AuditGuard::new(shared.clone(), record, Instant::now()));
 }
 
 /// Splice a passthrough tunnel to the origin (via the upstream proxy when configured).
+///
+/// Only TLS is spliced, and only after its ClientHello has named the CONNECT
+/// host: the bytes that follow cannot be read, so the SNI is the one name
+/// left to hold to the route (no domain fronting, no plaintext side channel).
 async fn splice<IO>(
     shared: Arc<Shared>,
     mut io: IO,
     client: SocketAddr,
     origin: Origin,
-    route: usize,
+    pass: Passthrough,
     tls: bool,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let start = Instant::now();
-    let mut hello = Vec::new();
-    if tls {
-        match read_client_hello(&mut io, &mut hello, shared.limits.handshake_timeout).await {
-            Ok(Some(sni)) => {
-                if let Err(e) = check_sni(&origin, &sni) {
-                    refuse_tunnel(&shared, client, &origin, e);
-                    return;
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::debug!(%client, host = %origin.host, error = %e, "passthrough tunnel: no valid ClientHello");
-                return;
-            }
-        }
+    let route = RouteRef::from(&pass.table.file.routes[pass.route]);
+    drop(pass);
+    if !tls {
+        let detail = format!(
+            "{}:{} is a passthrough route, which carries TLS only; connect with https://",
+            origin.host, origin.port
+        );
+        refuse_tunnel(
+            &shared,
+            client,
+            &origin,
+            Some(route),
+            Some(400),
+            IntegrityError::Invalid(detail.clone()),
+        );
+        let body = format!("egress-proxy refused this request.\n\nreason: bad_request: {detail}\n");
+        let answer = format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = io.write_all(answer.as_bytes()).await;
+        let _ = io.shutdown().await;
+        return;
     }
-    let mut record = AuditRecord::new(
-        client,
-        "CONNECT",
-        if tls {
-            UrlScheme::Https
-        } else {
-            UrlScheme::Http
-        },
-        "",
-    );
+    let mut hello = Vec::new();
+    let checked =
+        match read_client_hello(&mut io, &mut hello, shared.limits.handshake_timeout).await {
+            Ok(sni) => check_passthrough_sni(&origin, sni.as_deref()),
+            Err(e) => Err(IntegrityError::Invalid(format!(
+                "passthrough tunnels carry TLS only, and no valid ClientHello arrived: {e}"
+            ))),
+        };
+    if let Err(e) = checked {
+        refuse_tunnel(&shared, client, &origin, Some(route), None, e);
+        return;
+    }
+    let mut record = AuditRecord::new(client, "CONNECT", UrlScheme::Https, "");
     record.host.clone_from(&origin.host);
     record.port = origin.port;
-    record.route = Some(RouteRef::from(&shared.table.load().file.routes[route]));
+    record.route = Some(route);
     let mut upstream = match shared.dialer.tunnel(&origin.host, origin.port, true).await {
         Ok(d) => d.stream,
         Err(e) => {
