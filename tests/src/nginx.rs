@@ -32,7 +32,8 @@ pub struct NginxOrigin {
 pub const ECHO_FORMAT: &str = "method=$request_method uri=$request_uri host=$http_host \
 authorization=[$http_authorization] x-api-key=[$http_x_api_key] \
 proxy-authorization=[$http_proxy_authorization] x-hop=[$http_x_hop] \
-connection=[$http_connection] protocol=$server_protocol\\n";
+connection=[$http_connection] protocol=$server_protocol \
+x-auth-token=[$http_x_auth_token] private-token=[$http_private_token] cookie=[$http_cookie]\\n";
 
 impl NginxOrigin {
     /// Start nginx with files under `dir`; `ws_backend` is where `/ws` is proxied (if any).

@@ -1,5 +1,7 @@
 //! A real WebSocket echo origin (RFC 6455 handshake and framing), in Python's
-//! standard library so it shares no code with what it tests.
+//! standard library so it shares no code with what it tests. Its 101 answer
+//! reports the path (`X-Origin-Path`) and the `Authorization` it received
+//! (`X-Origin-Authorization: [value]`), so tests can see what was forwarded.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -41,7 +43,8 @@ class Echo(socketserver.StreamRequestHandler):
         path = lines[0].split(" ")[1]
         self.wfile.write((
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Accept: %s\r\nX-Origin-Path: %s\r\n\r\n" % (accept, path)).encode())
+            "Sec-WebSocket-Accept: %s\r\nX-Origin-Path: %s\r\nX-Origin-Authorization: [%s]\r\n\r\n"
+            % (accept, path, headers.get("authorization", ""))).encode())
         self.wfile.flush()
         try:
             while True:

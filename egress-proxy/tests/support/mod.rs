@@ -108,3 +108,130 @@ pub fn listener_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// Open a CONNECT tunnel to `target` (`host:port`) through the proxy; panics unless it answers 200.
+pub fn connect_tunnel(proxy: SocketAddr, target: &str) -> TcpStream {
+    let mut tcp = TcpStream::connect(proxy).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(tcp, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tcp.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tcp
+}
+
+/// A rustls client configuration trusting `ca`, offering `alpn`, sending SNI only when `sni`.
+pub fn tls_config(
+    ca: &std::path::Path,
+    alpn: &[&[u8]],
+    sni: bool,
+) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config.enable_sni = sni;
+    std::sync::Arc::new(config)
+}
+
+/// TLS over `tcp` to `name`; the handshake completes on first use.
+pub fn tls_over(
+    tcp: TcpStream,
+    config: std::sync::Arc<rustls::ClientConfig>,
+    name: &str,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let server = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+    let conn = rustls::ClientConnection::new(config, server).unwrap();
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// Write `request` and read until the peer closes, errs or times out; an
+/// error that ends the exchange is appended as `<error: …>`.
+pub fn exchange<S: Read + Write>(stream: &mut S, request: &[u8]) -> String {
+    if let Err(e) = stream.write_all(request).and_then(|()| stream.flush()) {
+        return format!("<error: {e}>");
+    }
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16384];
+    let end = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break String::new(),
+            Err(e) => break format!("<error: {e}>"),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    };
+    String::from_utf8_lossy(&out).into_owned() + &end
+}
+
+/// The status code of an HTTP/1.1 response text (0 when there is none).
+pub fn status_of(resp: &str) -> u16 {
+    resp.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The nginx origin's access log so far.
+pub fn access_log(s: &Setup) -> String {
+    std::fs::read_to_string(s.dir.path().join("origin/nginx-access.log")).unwrap_or_default()
+}
+
+/// One HTTP/2 GET of `https://localhost:<port>/echo` through a CONNECT
+/// tunnel, with `headers` added as given (hyper's client checks none of
+/// them against the server's limits): the status, or the error that ended
+/// the stream or connection.
+pub fn h2_get(
+    proxy: SocketAddr,
+    ca: &std::path::Path,
+    port: u16,
+    headers: &[(&str, String)],
+) -> Result<u16, String> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let tcp = connect_tunnel(proxy, &format!("localhost:{port}"));
+        tcp.set_nonblocking(true).unwrap();
+        let tcp = tokio::net::TcpStream::from_std(tcp).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(tls_config(ca, &[b"h2"], true))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tls),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let mut req = http::Request::get(format!("https://localhost:{port}/echo"));
+        for (name, value) in headers {
+            req = req.header(*name, value.as_str());
+        }
+        let req = req
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        sender
+            .send_request(req)
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(|e| format!("{e:?}"))
+    })
+}
