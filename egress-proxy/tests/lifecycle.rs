@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::io::{Read, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -237,6 +238,18 @@ fn sighup_reloads_routes_and_token_files_and_survives_bad_files() {
         metric(s.proxy.addr, "egress_proxy_route_table_generation") == "3"
     });
     assert_eq!(s.curl(&[&s.https("/echo")]).status, 403);
+
+    // A routes file that was deleted keeps the table in force too.
+    std::fs::remove_file(&s.proxy.routes).unwrap();
+    hup();
+    wait_for("reload error", || {
+        metric(s.proxy.addr, "egress_proxy_reloads_total{result=\"error\"}") == "3"
+    });
+    assert_eq!(
+        metric(s.proxy.addr, "egress_proxy_route_table_generation"),
+        "3"
+    );
+    assert_eq!(s.curl(&[&s.https("/other")]).status, 200);
     assert!(
         s.proxy.child.try_wait().is_none(),
         "the proxy must survive bad reloads"
@@ -342,4 +355,106 @@ fn sigterm_drains_in_flight_requests_then_exits_zero() {
         768 * 1024,
         "the audit log is flushed at exit"
     );
+}
+
+#[test]
+fn a_passthrough_tunnel_keeps_the_table_it_was_decided_on() {
+    let s = Setup::new(|tls, _| {
+        format!(
+            "routes:\n  - host: other.example\n  - host: localhost\n    port: {tls}\n    tls: passthrough\n"
+        )
+    });
+    let port = s.origin.tls_port;
+    let tcp = connect_tunnel(s.proxy.addr, &format!("localhost:{port}"));
+    // The table changes (the route index no longer exists) before the tunnel's first byte.
+    std::fs::write(&s.proxy.routes, "routes: []\n").unwrap();
+    s.proxy.child.signal(libc::SIGHUP);
+    wait_for("generation 2", || {
+        metric(s.proxy.addr, "egress_proxy_route_table_generation") == "2"
+    });
+    let mut tls = tls_over(
+        tcp,
+        tls_config(&s.origin.ca_cert, &[b"http/1.1"], true),
+        "localhost",
+    );
+    let resp = exchange(
+        &mut tls,
+        b"GET /spliced HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status_of(&resp), 200, "{resp}");
+    assert!(resp.contains("origin path=/spliced"), "{resp}");
+    drop(tls);
+    let lines = s.audit(1);
+    assert_eq!(lines[0]["reason"], "passthrough");
+    assert_eq!(lines[0]["route"]["line"], 3);
+    // New tunnels are decided on the new table.
+    let out = s.curl(&[
+        "--cacert",
+        &s.origin.ca_cert.to_string_lossy(),
+        &s.https("/x"),
+    ]);
+    assert_ne!(out.status, 200, "{out:?}");
+}
+
+#[test]
+fn an_origin_that_never_answers_gets_504() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let (conn, _) = silent.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        drop(conn);
+    });
+    let s = Setup::with(
+        |_, _| format!("routes:\n  - host: 127.0.0.1\n    port: {port}\n"),
+        &[],
+        &["--response-header-timeout", "1s"],
+    );
+    let out = curl(&[
+        "--proxy",
+        &s.proxy.url(),
+        &format!("http://127.0.0.1:{port}/"),
+    ]);
+    assert_eq!(out.status, 504, "{out:?}");
+    assert!(
+        out.body.contains("upstream_error") && out.body.contains("no response headers within 1s"),
+        "{}",
+        out.body
+    );
+    let lines = s.audit(1);
+    assert_eq!(lines[0]["status"], 504);
+    held.join().unwrap();
+}
+
+#[test]
+fn connections_beyond_the_limit_wait_until_one_closes() {
+    let s = Setup::with(
+        |_, plain| format!("routes:\n  - host: localhost\n    port: {plain}\n"),
+        &[],
+        &["--max-connections", "1"],
+    );
+    let p = s.origin.plain_port;
+    let request = format!(
+        "GET http://localhost:{p}/second HTTP/1.1\r\nHost: localhost:{p}\r\nConnection: close\r\n\r\n"
+    );
+    let first = std::net::TcpStream::connect(s.proxy.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut second = std::net::TcpStream::connect(s.proxy.addr).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    second.write_all(request.as_bytes()).unwrap();
+    let mut buf = [0u8; 256];
+    let waited = second.read(&mut buf);
+    assert!(
+        matches!(&waited, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+        "the second connection was served while the first held the only slot: {waited:?}"
+    );
+    drop(first);
+    second
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let resp = exchange(&mut second, b"");
+    assert_eq!(status_of(&resp), 200, "{resp}");
+    assert!(resp.contains("origin path=/second"), "{resp}");
 }

@@ -10,7 +10,7 @@ fn api_routes(tls: u16, plain: u16) -> String {
         r#"routes:
   - host: localhost
     port: {tls}
-    paths: ["/echo", "/files/", "/repos/acme/"]
+    paths: ["/echo", "/files/", "/repos/acme/", "/caf%C3%A9%20menu/"]
     methods: [GET, POST, HEAD]
     auth: {{scheme: bearer, token_env: API_TOKEN}}
   - host: localhost
@@ -37,6 +37,12 @@ fn allowed_https_request_gets_the_credential_and_the_agents_is_stripped() {
             "Authorization: Bearer agent-made-this-up",
             "-H",
             "Proxy-Authorization: Basic YWdlbnQ6eA==",
+            "-H",
+            "X-Auth-Token: agent-token",
+            "-H",
+            "Private-Token: agent-private",
+            "-H",
+            "Cookie: session=from-origin",
             &s.https("/echo"),
         ]);
         assert_eq!(out.status, 200, "{proto}: {out:?}");
@@ -46,9 +52,33 @@ fn allowed_https_request_gets_the_credential_and_the_agents_is_stripped() {
             "{proto}: {}",
             out.body
         );
-        assert!(out.body.contains("proxy-authorization=[]"), "{}", out.body);
-        assert!(!out.body.contains("agent-made-this-up"), "{}", out.body);
+        for stripped in [
+            "proxy-authorization=[]",
+            "x-auth-token=[]",
+            "private-token=[]",
+        ] {
+            assert!(out.body.contains(stripped), "{proto}: {}", out.body);
+        }
+        assert!(
+            out.body.contains("cookie=[session=from-origin]"),
+            "{}",
+            out.body
+        );
+        assert!(!out.body.contains("agent-"), "{}", out.body);
     }
+    // A route without auth forwards the agent's headers as they are.
+    let out = curl(&[
+        "--proxy",
+        &s.proxy.url(),
+        "-H",
+        "X-Auth-Token: agent-token",
+        &s.http("/echo"),
+    ]);
+    assert!(
+        out.body.contains("x-auth-token=[agent-token]"),
+        "{}",
+        out.body
+    );
     // A header-scheme route sets its own header and drops Authorization.
     let out = s.curl(&[
         "-H",
@@ -232,6 +262,21 @@ fn introspection_endpoints_never_show_tokens() {
     assert!(routes.contains("generation 1"), "{routes}");
     assert!(routes.contains("token_env: API_TOKEN"), "{routes}");
     assert!(routes.contains("- /repos/acme/"), "{routes}");
+    // Paths are shown in a form the routes parser reads back, and the listing ends in a newline.
+    assert!(routes.contains("- /caf%C3%A9%20menu/"), "{routes}");
+    assert!(routes.ends_with('\n'), "{routes:?}");
+    let listed = s.dir.path().join("listed.yaml");
+    std::fs::write(&listed, &routes).unwrap();
+    let check = std::process::Command::new(bin())
+        .arg("check")
+        .arg(&listed)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let out = curl(&["--proxy", &s.proxy.url(), "http://_egress.local/"]);
     assert_eq!(out.status, 200);
     assert_eq!(out.body, routes);
@@ -322,13 +367,13 @@ fn git_push_over_http_is_refused_on_every_route_and_fetch_is_not() {
 }
 
 #[test]
-fn websocket_upgrades_are_forwarded_and_denied_paths_refused() {
+fn websocket_upgrades_are_forwarded_with_the_credential_and_denied_paths_refused() {
     let dir = tempfile::tempdir().unwrap();
     let ws = bottle_tests::websocket::WsEcho::start(&dir.path().join("ws"));
     let origin = NginxOrigin::start(&dir.path().join("origin"), Some(ws.addr));
+    let (tls, plain) = (origin.tls_port, origin.plain_port);
     let routes = format!(
-        "routes:\n  - host: localhost\n    port: {}\n    paths: [/ws/allowed]\n    auth: {{scheme: bearer, token_env: API_TOKEN}}\n",
-        origin.tls_port
+        "routes:\n  - host: localhost\n    port: {tls}\n    paths: [/ws/allowed]\n    auth: {{scheme: bearer, token_env: API_TOKEN}}\n  - host: localhost\n    port: {plain}\n    paths: [/ws/open]\n  - host: localhost\n    port: {plain}\n    paths: [/ws/secret]\n    auth: {{scheme: bearer, token_env: API_TOKEN}}\n"
     );
     let trust = origin.ca_cert.to_string_lossy().into_owned();
     let proxy = EgressProxy::start(
@@ -339,22 +384,104 @@ fn websocket_upgrades_are_forwarded_and_denied_paths_refused() {
         &["--trust-ca", &trust],
     );
     let client = ws_client::Client::new(proxy.addr, &proxy.ca_cert);
-    let (head, echoed) = client.exchange(
+    // wss://: the route's credential replaces the agent's on the upgrade request.
+    let (head, echoed) = client.exchange_with(
         "localhost",
-        origin.tls_port,
+        tls,
         "/ws/allowed",
         b"hello through the proxy",
+        "Authorization: Bearer agent-made-this-up\r\n",
     );
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("x-origin-path: /ws/allowed"), "{head}");
     assert!(
-        head.to_ascii_lowercase()
-            .contains("x-origin-path: /ws/allowed"),
+        lower.contains(&format!(
+            "x-origin-authorization: [bearer {}]",
+            TOKEN.to_ascii_lowercase()
+        )),
         "{head}"
     );
     assert_eq!(echoed, b"hello through the proxy");
-    let (head, _) = client.exchange("localhost", origin.tls_port, "/ws/denied", b"x");
+    let (head, _) = client.exchange("localhost", tls, "/ws/denied", b"x");
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
     assert!(head.contains("path_not_allowed"), "{head}");
+    // ws://: allowed without a credential, denied paths refused, and a route
+    // with a credential refuses plain http rather than send it in clear.
+    let (head, echoed) = client.exchange_plain("localhost", plain, "/ws/open", b"plain ws", "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-origin-authorization: []"),
+        "{head}"
+    );
+    assert_eq!(echoed, b"plain ws");
+    let (head, _) = client.exchange_plain("localhost", plain, "/ws/denied", b"x", "");
+    assert!(
+        head.starts_with("HTTP/1.1 403") && head.contains("path_not_allowed"),
+        "{head}"
+    );
+    let (head, _) = client.exchange_plain("localhost", plain, "/ws/secret", b"x", "");
+    assert!(
+        head.starts_with("HTTP/1.1 403") && head.contains("plaintext_credential"),
+        "{head}"
+    );
+    let lines = proxy.wait_audit(5);
+    let injected: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.contains("\"credential_injected\":true"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(injected.len(), 1, "{lines:?}");
+    assert!(injected[0].contains("/ws/allowed"), "{injected:?}");
+}
+
+#[test]
+fn an_exact_route_beats_a_wildcard_for_the_same_host() {
+    let s = Setup::new(|tls, _| {
+        format!(
+            "routes:\n  - host: \"*.localhost\"\n    port: {tls}\n  - host: api.localhost\n    port: {tls}\n    paths: [/echo]\n    methods: [GET]\n    auth: {{scheme: bearer, token_env: API_TOKEN}}\n"
+        )
+    });
+    let port = s.origin.tls_port;
+    // The proxy's decision is what is tested; whether api.localhost resolves
+    // does not matter, so the origin's answer is not asserted for allowed requests.
+    let url = |host: &str, path: &str| format!("https://{host}.localhost:{port}{path}");
+    // The wildcard alone would allow these; the exact route for api.localhost refuses them.
+    let out = s.curl(&[&url("api", "/other")]);
+    assert_eq!(out.status, 403, "{out:?}");
+    assert!(
+        out.body.contains("path_not_allowed") && out.body.contains("line 4"),
+        "{}",
+        out.body
+    );
+    let out = s.curl(&["-X", "POST", &url("api", "/echo")]);
+    assert_eq!(out.status, 403, "{out:?}");
+    assert!(out.body.contains("method_not_allowed"), "{}", out.body);
+    s.curl(&[&url("api", "/echo")]);
+    s.curl(&[&url("www", "/other")]);
+    let lines = s.audit(4);
+    let decided: Vec<(String, u64, bool)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["reason"].as_str().unwrap().to_string(),
+                l["route"]["line"].as_u64().unwrap(),
+                l["credential_injected"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let allowed = |r: &str| r == "allowed" || r == "upstream_error";
+    assert_eq!(decided[0], ("path_not_allowed".to_string(), 4, false));
+    assert_eq!(decided[1], ("method_not_allowed".to_string(), 4, false));
+    assert!(
+        allowed(&decided[2].0) && decided[2].1 == 4 && decided[2].2,
+        "{decided:?}"
+    );
+    assert!(
+        allowed(&decided[3].0) && decided[3].1 == 2 && !decided[3].2,
+        "{decided:?}"
+    );
 }
 
 #[path = "ws_client.rs"]
