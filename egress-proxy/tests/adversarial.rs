@@ -427,7 +427,23 @@ fn decoded_dot_segments_are_refused() {
             out.body
         );
     }
-    assert!(!access_log(&s).contains("evil"));
+    // The same through absolute-form http:// on the listener.
+    let p = s.origin.plain_port;
+    for path in [
+        "/echo/../x",
+        "/echo/..%3B/x",
+        "/echo/%EF%BC%8E%EF%BC%8E/x",
+        "/echo%2F..%2Fx",
+    ] {
+        let resp = raw(
+            s.proxy.addr,
+            format!("GET http://localhost:{p}{path} HTTP/1.1\r\nHost: localhost:{p}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(status_of(&resp), 400, "{path}: {resp}");
+        assert!(resp.contains("non_canonical_path"), "{resp}");
+    }
+    assert_eq!(access_log(&s), "");
 }
 
 #[test]
