@@ -53,6 +53,51 @@ pub struct Finding {
     /// Byte range of the secret in the scanned content (for de-duplication; not reported).
     #[serde(skip)]
     pub span: Option<(usize, usize)>,
+    /// A hash of the secret, to tell whether two scans found the same value (not reported).
+    #[serde(skip)]
+    pub fingerprint: u64,
+}
+
+/// Which rules one scan runs.
+///
+/// The push scan reads added lines with the rules that match within a line,
+/// and whole files with the rules that can span lines, so a secret assembled
+/// across commits is still seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// Rules whose regex cannot match a newline.
+    pub single_line: bool,
+    /// Rules whose regex can match a newline (private keys).
+    pub multi_line: bool,
+    /// Rules with a `path` and no `regex`, whose finding is the path itself.
+    pub path_only: bool,
+}
+
+impl Pass {
+    /// Every rule.
+    pub const ALL: Pass = Pass {
+        single_line: true,
+        multi_line: true,
+        path_only: true,
+    };
+    /// Rules that match within one line, and path-only rules.
+    pub const SINGLE_LINE: Pass = Pass {
+        single_line: true,
+        multi_line: false,
+        path_only: true,
+    };
+    /// Rules that can span lines.
+    pub const MULTI_LINE: Pass = Pass {
+        single_line: false,
+        multi_line: true,
+        path_only: false,
+    };
+    /// Content rules, for text that is not a file (a path name, a ref name).
+    pub const CONTENT: Pass = Pass {
+        single_line: true,
+        multi_line: true,
+        path_only: false,
+    };
 }
 
 /// Rules whose id starts with this are catch-alls; a specific rule on the same bytes wins.
@@ -65,6 +110,8 @@ pub struct Scanner {
     global: Vec<Allowlist>,
     keywords: Option<AhoCorasick>,
     keyword_rules: Vec<Vec<usize>>,
+    /// Per keyword: whether a multi-line rule owns it.
+    multi_line_keywords: Vec<bool>,
     unkeyed: Vec<usize>,
 }
 
@@ -125,11 +172,16 @@ impl Scanner {
                     .map_err(|e| BuildError(e.to_string()))?,
             )
         };
+        let multi_line_keywords = keyword_rules
+            .iter()
+            .map(|owners| owners.iter().any(|&r| rules[r].multiline))
+            .collect();
         Ok(Scanner {
             rules,
             global: set.allowlists,
             keywords,
             keyword_rules,
+            multi_line_keywords,
             unkeyed,
         })
     }
@@ -139,8 +191,28 @@ impl Scanner {
         self.rules.iter().map(|r| r.spec.id.as_str())
     }
 
-    /// Scan one target; at most [`MAX_FINDINGS_PER_TARGET`] findings are returned.
+    /// Whether `content` could hold a match of a multi-line rule (one of their keywords occurs,
+    /// or such a rule has no keywords), so a whole-file pass with [`Pass::MULTI_LINE`] is needed.
+    pub fn needs_multi_line_pass(&self, content: &[u8]) -> bool {
+        if self.unkeyed.iter().any(|&r| self.rules[r].multiline) {
+            return true;
+        }
+        if !self.multi_line_keywords.contains(&true) {
+            return false;
+        }
+        self.keywords.as_ref().is_some_and(|ac| {
+            ac.find_overlapping_iter(content)
+                .any(|hit| self.multi_line_keywords[hit.pattern().as_usize()])
+        })
+    }
+
+    /// Scan one target with every rule; at most [`MAX_FINDINGS_PER_TARGET`] findings are returned.
     pub fn scan(&self, target: &Target<'_>) -> Vec<Finding> {
+        self.scan_with(target, Pass::ALL)
+    }
+
+    /// Scan one target with the rules `pass` selects.
+    pub fn scan_with(&self, target: &Target<'_>, pass: Pass) -> Vec<Finding> {
         if self
             .global
             .iter()
@@ -149,13 +221,22 @@ impl Scanner {
             return Vec::new();
         }
         let mut findings = Vec::new();
-        self.path_only_rules(target, &mut findings);
+        if pass.path_only {
+            self.path_only_rules(target, &mut findings);
+        }
+        let selected = |r: usize| {
+            let multi = self.rules[r].multiline;
+            (multi && pass.multi_line) || (!multi && pass.single_line)
+        };
         let content = target.content;
         let lines = LineCursor::new(content);
         let mut open: Vec<Option<(usize, usize)>> = vec![None; self.rules.len()];
         if let Some(ac) = &self.keywords {
             for hit in ac.find_overlapping_iter(content) {
                 for &r in &self.keyword_rules[hit.pattern().as_usize()] {
+                    if !selected(r) {
+                        continue;
+                    }
                     if let Some((s, e)) =
                         self.widen(r, content, hit.start(), hit.end(), &mut open[r])
                     {
@@ -172,7 +253,7 @@ impl Scanner {
                 self.run_rule(r, target, *s, *e, &lines, &mut findings);
             }
         }
-        for &r in &self.unkeyed {
+        for &r in self.unkeyed.iter().filter(|&&r| selected(r)) {
             self.run_rule(r, target, 0, content.len(), &lines, &mut findings);
         }
         findings.truncate(MAX_FINDINGS_PER_TARGET);
@@ -202,6 +283,7 @@ impl Scanner {
                     line: None,
                     secret_len: 0,
                     span: None,
+                    fingerprint: 0,
                 });
             }
         }
@@ -316,6 +398,7 @@ impl Scanner {
                 line: Some(line),
                 secret_len: secret_bytes.len(),
                 span: Some((start + secret.start(), start + secret.end())),
+                fingerprint: fingerprint(secret_bytes),
             });
             if findings.len() >= MAX_FINDINGS_PER_TARGET {
                 return;
@@ -326,6 +409,13 @@ impl Scanner {
     fn allowed(&self, spec: &RuleSpec, cand: &Candidate<'_>) -> bool {
         self.global.iter().any(|a| a.allows(cand)) || spec.allowlists.iter().any(|a| a.allows(cand))
     }
+}
+
+fn fingerprint(secret: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    secret.hash(&mut h);
+    h.finish()
 }
 
 /// Remove catch-all findings on bytes a specific rule already reported.

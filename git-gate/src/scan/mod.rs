@@ -13,9 +13,9 @@ use std::path::Path;
 use bottle_common::located::ConfigErrors;
 
 pub use allowlist::{Allowlist, Condition, RegexTarget};
-pub use engine::{Finding, MAX_FINDINGS_PER_TARGET, Scanner, Target};
+pub use engine::{Finding, MAX_FINDINGS_PER_TARGET, Pass, Scanner, Target};
 pub use ruleset::{BUILTIN_NAME, BUILTIN_RULES, RuleSet, RuleSpec};
-pub use text::{MIN_PRINTABLE_RUN, looks_binary, scannable, shannon_entropy};
+pub use text::{Encoding, MIN_PRINTABLE_RUN, Scannable, looks_binary, scannable, shannon_entropy};
 
 /// Why a scanner could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -38,22 +38,36 @@ impl Scanner {
         Ok(Scanner::new(set)?)
     }
 
-    /// Scan a file's bytes; binary content is reduced to its printable runs first,
-    /// and then findings carry no line number (lines of a binary mean nothing).
+    /// Scan a file's bytes with every rule; binary content is reduced to its printable runs
+    /// and UTF-16 is decoded first. Findings in binary runs carry no line number.
     pub fn scan_blob(
         &self,
         path: Option<&str>,
         commit: Option<&str>,
         bytes: &[u8],
     ) -> Vec<Finding> {
-        let (content, binary) = scannable(bytes);
-        let mut findings = self.scan(&Target {
-            path,
-            commit,
-            content: &content,
-        });
-        if binary {
-            for f in &mut findings {
+        self.scan_blob_with(path, commit, bytes, Pass::ALL)
+    }
+
+    /// [`Scanner::scan_blob`] restricted to the rules `pass` selects.
+    pub fn scan_blob_with(
+        &self,
+        path: Option<&str>,
+        commit: Option<&str>,
+        bytes: &[u8],
+        pass: Pass,
+    ) -> Vec<Finding> {
+        let s = scannable(bytes);
+        let mut findings = self.scan_with(
+            &Target {
+                path,
+                commit,
+                content: &s.text,
+            },
+            pass,
+        );
+        for f in &mut findings {
+            if f.span.is_some_and(|(start, _)| start >= s.lines_until) {
                 f.line = None;
             }
         }
