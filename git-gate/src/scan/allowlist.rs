@@ -8,6 +8,13 @@
 use regex::Regex;
 use regex::bytes::Regex as BytesRegex;
 
+use super::text::reads_as_words;
+
+/// A stopword allows a secret only if, with every stopword removed, no run this long of
+/// letters and digits is left other than plain words: a real token next to the word
+/// "example" is still reported.
+pub const STOPWORD_MAX_REST_RUN: usize = 10;
+
 /// Which text an allowlist's `regexes` are matched against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegexTarget {
@@ -43,8 +50,10 @@ pub struct Allowlist {
     pub regexes: Vec<BytesRegex>,
     /// What `regexes` look at.
     pub regex_target: RegexTarget,
-    /// Lowercase words; a secret containing one is allowed.
+    /// Lowercase words; a secret that is mostly made of them is allowed.
     pub stopwords: Vec<String>,
+    /// Allow a secret with no digit that reads as words or an identifier (git-gate's extension).
+    pub digit_free_words: bool,
 }
 
 /// What a candidate finding looks like to an allowlist.
@@ -79,9 +88,14 @@ impl Allowlist {
         };
         let regex_hit = self.regexes.iter().any(|r| r.is_match(target));
         let stop_hit = self.stopword_hit(c.secret);
+        let words_hit = self.digit_free_words && reads_as_words(c.secret);
         match self.condition {
             Condition::Or => {
-                regex_hit || stop_hit || self.commit_hit(c.commit) || self.path_hit(c.path)
+                regex_hit
+                    || stop_hit
+                    || words_hit
+                    || self.commit_hit(c.commit)
+                    || self.path_hit(c.path)
             }
             Condition::And => {
                 let mut checks = Vec::with_capacity(4);
@@ -97,6 +111,9 @@ impl Allowlist {
                 if !self.stopwords.is_empty() {
                     checks.push(stop_hit);
                 }
+                if self.digit_free_words {
+                    checks.push(words_hit);
+                }
                 !checks.is_empty() && checks.iter().all(|&b| b)
             }
         }
@@ -110,19 +127,37 @@ impl Allowlist {
         path.is_some_and(|p| self.paths.iter().any(|r| r.is_match(p)))
     }
 
+    /// Whether the secret is mostly stopwords: with each occurrence removed, no run of
+    /// [`STOPWORD_MAX_REST_RUN`] letters or digits remains that does not read as words.
     fn stopword_hit(&self, secret: &[u8]) -> bool {
-        if self.stopwords.is_empty() {
+        let lowered = secret.to_ascii_lowercase();
+        let mut covered = vec![false; lowered.len()];
+        let mut any = false;
+        for w in self.stopwords.iter().filter(|w| !w.is_empty()) {
+            let w = w.as_bytes();
+            let mut at = 0;
+            while at + w.len() <= lowered.len() {
+                if &lowered[at..at + w.len()] == w {
+                    covered[at..at + w.len()].iter_mut().for_each(|c| *c = true);
+                    any = true;
+                    at += w.len();
+                } else {
+                    at += 1;
+                }
+            }
+        }
+        if !any {
             return false;
         }
-        let lowered = secret.to_ascii_lowercase();
-        self.stopwords
+        let rest: Vec<u8> = lowered
             .iter()
-            .any(|w| contains(&lowered, w.as_bytes()))
+            .zip(&covered)
+            .filter(|(_, covered)| !**covered)
+            .map(|(&b, _)| b)
+            .collect();
+        rest.split(|b| !b.is_ascii_alphanumeric())
+            .all(|run| run.len() < STOPWORD_MAX_REST_RUN || reads_as_words(run))
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -138,6 +173,7 @@ mod tests {
             regexes: vec![BytesRegex::new("^EXAMPLE").unwrap()],
             regex_target: RegexTarget::Secret,
             stopwords: vec!["dummy".into()],
+            digit_free_words: false,
         }
     }
 
@@ -156,6 +192,7 @@ mod tests {
         let a = list(Condition::Or);
         assert!(a.allows(&cand("src/x", "f00", b"EXAMPLEKEY")));
         assert!(a.allows(&cand("src/x", "f00", b"xxDUMMYxx")));
+        assert!(a.allows(&cand("src/x", "f00", b"dummy-value-for-tests-2")));
         assert!(a.allows(&cand("fixtures/x", "f00", b"real")));
         assert!(a.allows(&cand("src/x", "abc123", b"real")));
         assert!(!a.allows(&cand("src/x", "f00", b"real")));
@@ -170,5 +207,26 @@ mod tests {
         assert!(!a.allows(&cand("fixtures/x", "abc123", b"EXAMPLE")));
         assert!(!a.allows(&cand("src/x", "abc123", b"EXAMPLE-dummy")));
         assert!(!a.allows_target(Some("fixtures/a"), Some("abc123")));
+    }
+
+    #[test]
+    fn a_stopword_does_not_allow_a_real_token_beside_it() {
+        let a = list(Condition::Or);
+        assert!(!a.allows(&cand("src/x", "f00", b"dummy_q8Vz3LmT0pRw9XbK")));
+        assert!(!a.allows(&cand("src/x", "f00", b"q8Vz3LmT0pRDUMMYw9XbK2nYc")));
+        assert!(a.allows(&cand("src/x", "f00", b"q8Vz3LmT0-DUMMY-w9XbK2nYc")));
+        assert!(!a.allows(&cand("src/x", "f00", b"q8Vz3LmT0DUMMYw9XbK2nYc")));
+    }
+
+    #[test]
+    fn digit_free_words_allow_identifiers_not_random_letters() {
+        let mut a = list(Condition::Or);
+        a.digit_free_words = true;
+        for ok in [&b"getTokenFromEnvironment"[..], b"SECRET_KEY_BASE_VALUE"] {
+            assert!(a.allows(&cand("src/x", "f00", ok)));
+        }
+        for no in [&b"qZxKvbTrwLmnPsdfGhjK"[..], b"getTokenFromEnvironment2"] {
+            assert!(!a.allows(&cand("src/x", "f00", no)));
+        }
     }
 }

@@ -92,27 +92,78 @@ impl RuleSet {
 
     /// An operator's rules file, on top of the built-in pack when `extend_default` (or the
     /// file's own `[extend] useDefault`) says so.
+    ///
+    /// `[extend] disabledRules` removes rules from whatever the file is built on,
+    /// including the built-in pack added by `extend_default`; naming a rule that
+    /// is not there is an error, so a typo cannot leave a rule silently active.
     pub fn load(path: &Path, extend_default: bool) -> Result<RuleSet, ConfigErrors> {
-        let (set, targeted, used_default) = load_chain(path, 0)?;
-        let set = if extend_default && !used_default {
-            let base = RuleSet::builtin()?;
-            merge(base, set)?
+        let chain = load_chain(path, 0)?;
+        let set = if extend_default && !chain.used_default {
+            let mut base = RuleSet::builtin()?;
+            disable(&mut base, &chain.pending_disabled)?;
+            merge(base, chain.set)?
         } else {
-            set
+            disable(&mut RuleSet::default(), &chain.pending_disabled)?;
+            chain.set
         };
-        finish(set, targeted)
+        finish(set, chain.targeted)
     }
 }
 
-fn load_chain(path: &Path, depth: usize) -> Result<(RuleSet, Vec<Targeted>, bool), ConfigErrors> {
+/// A rules file with what it extends resolved.
+struct Chain {
+    set: RuleSet,
+    targeted: Vec<Targeted>,
+    used_default: bool,
+    /// `disabledRules` of a file that extends nothing itself: they apply to the built-in
+    /// pack if `extend_default` adds it.
+    pending_disabled: Vec<(String, ErrorSite)>,
+}
+
+/// Remove the `disabled` rules from `base`; each must exist there.
+fn disable(base: &mut RuleSet, disabled: &[(String, ErrorSite)]) -> Result<(), ConfigErrors> {
+    let mut errors = Vec::new();
+    for (id, at) in disabled {
+        if !base.rules.iter().any(|r| &r.id == id) {
+            errors.push(at.clone_with(format!(
+                "[extend] disabledRules names `{id}`, which is not a rule of the pack this file extends; check the id against the built-in rule list in the git-gate documentation"
+            )));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    base.rules
+        .retain(|r| !disabled.iter().any(|(id, _)| id == &r.id));
+    Ok(())
+}
+
+fn load_chain(path: &Path, depth: usize) -> Result<Chain, ConfigErrors> {
     let source = Source::file(path);
     let text = read_text(path, &source)?;
     let file = parse_file(&text, &source)?;
-    let (base, mut targeted, used_default) = match file.extend {
-        None => (RuleSet::default(), Vec::new(), false),
+    let mut chain = match file.extend {
+        None => Chain {
+            set: RuleSet::default(),
+            targeted: Vec::new(),
+            used_default: false,
+            pending_disabled: Vec::new(),
+        },
         Some(ext) => {
-            let disabled = ext.disabled_rules;
-            let (mut base, targeted, used_default) = match (ext.use_default, ext.path) {
+            let disabled: Vec<(String, ErrorSite)> = ext
+                .disabled_rules
+                .into_iter()
+                .map(|(id, pos)| {
+                    (
+                        id,
+                        ErrorSite {
+                            source: source.clone(),
+                            pos,
+                        },
+                    )
+                })
+                .collect();
+            match (ext.use_default, ext.path) {
                 (true, Some((_, pos))) => {
                     return Err(source
                         .error_at(
@@ -123,7 +174,14 @@ fn load_chain(path: &Path, depth: usize) -> Result<(RuleSet, Vec<Targeted>, bool
                 }
                 (true, None) => {
                     let b = parse_file(BUILTIN_RULES, &Source::named(BUILTIN_NAME))?;
-                    (merge(RuleSet::default(), b.rules)?, b.targeted, true)
+                    let mut set = merge(RuleSet::default(), b.rules)?;
+                    disable(&mut set, &disabled)?;
+                    Chain {
+                        set,
+                        targeted: b.targeted,
+                        used_default: true,
+                        pending_disabled: Vec::new(),
+                    }
                 }
                 (false, Some((p, pos))) => {
                     if depth >= MAX_EXTEND_DEPTH {
@@ -135,16 +193,26 @@ fn load_chain(path: &Path, depth: usize) -> Result<(RuleSet, Vec<Targeted>, bool
                             .into());
                     }
                     let next = path.parent().unwrap_or(Path::new(".")).join(&p);
-                    load_chain(&next, depth + 1)?
+                    let mut base = load_chain(&next, depth + 1)?;
+                    if base.used_default || base.pending_disabled.is_empty() {
+                        disable(&mut base.set, &disabled)?;
+                    } else {
+                        base.pending_disabled.extend(disabled);
+                    }
+                    base
                 }
-                (false, None) => (RuleSet::default(), Vec::new(), false),
-            };
-            base.rules.retain(|r| !disabled.contains(&r.id));
-            (base, targeted, used_default)
+                (false, None) => Chain {
+                    set: RuleSet::default(),
+                    targeted: Vec::new(),
+                    used_default: false,
+                    pending_disabled: disabled,
+                },
+            }
         }
     };
-    targeted.extend(file.targeted);
-    Ok((merge(base, file.rules)?, targeted, used_default))
+    chain.targeted.extend(file.targeted);
+    chain.set = merge(chain.set, file.rules)?;
+    Ok(chain)
 }
 
 /// Rules of `top` override same-id rules of `base` field by field (gitleaks' merge).
@@ -246,7 +314,7 @@ struct ParsedFile {
 struct Extend {
     use_default: bool,
     path: Option<(PathBuf, Pos)>,
-    disabled_rules: Vec<String>,
+    disabled_rules: Vec<(String, Pos)>,
 }
 
 #[derive(Deserialize)]
@@ -276,7 +344,7 @@ struct RawExtend {
     #[serde(default)]
     path: Option<Spanned<String>>,
     #[serde(default, rename = "disabledRules", alias = "disabledrules")]
-    disabled_rules: Vec<String>,
+    disabled_rules: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -326,6 +394,8 @@ struct RawAllowlist {
     stopwords: Vec<String>,
     #[serde(default, rename = "targetRules", alias = "targetrules")]
     target_rules: Option<Spanned<Vec<String>>>,
+    #[serde(default, rename = "digitFreeWords", alias = "digitfreewords")]
+    digit_free_words: bool,
 }
 
 /// Parse one TOML text into rules; `extend` is returned for the caller to follow.
@@ -388,7 +458,11 @@ fn parse_file(text: &str, source: &Source) -> Result<ParsedFile, ConfigErrors> {
                 .path
                 .as_ref()
                 .map(|p| (PathBuf::from(p.get_ref()), c.pos(p.span().start))),
-            disabled_rules: e.disabled_rules.clone(),
+            disabled_rules: e
+                .disabled_rules
+                .iter()
+                .map(|d| (d.get_ref().clone(), c.pos(d.span().start)))
+                .collect(),
         }
     });
     if !c.errors.is_empty() {
@@ -567,15 +641,17 @@ impl Compiler<'_> {
             regexes,
             regex_target,
             stopwords: raw.stopwords.iter().map(|w| w.to_lowercase()).collect(),
+            digit_free_words: raw.digit_free_words,
         };
         if list.commits.is_empty()
             && list.paths.is_empty()
             && list.regexes.is_empty()
             && list.stopwords.is_empty()
+            && !list.digit_free_words
         {
             self.err_at(
                 spanned,
-                "an allowlist has none of commits, paths, regexes or stopwords; it would allow nothing".into(),
+                "an allowlist has none of commits, paths, regexes, stopwords or digitFreeWords; it would allow nothing".into(),
             );
         }
         (self.errors.len() == before).then_some(list)

@@ -49,6 +49,7 @@ fn cases() -> Vec<(&'static str, String, Vec<String>)> {
                 format!("id = \"AKIA{}\"", r(1, UPPER32, 15)),
                 format!("id = \"AKIA{}\"", r(1, UPPER32, 16).to_lowercase()),
                 "AKIAIOSFODNN7EXAMPLE".to_string(),
+                format!("id = \"AKIA{}\"", r(1, "0189", 16)),
             ],
         ),
         (
@@ -67,7 +68,10 @@ fn cases() -> Vec<(&'static str, String, Vec<String>)> {
         (
             "gcp-service-account-key",
             format!("  \"private_key_id\": \"{}\",", r(4, HEX, 40)),
-            vec![format!("  \"private_key_id\": \"{}\",", r(4, HEX, 39))],
+            vec![
+                format!("  \"private_key_id\": \"{}\",", r(4, HEX, 39)),
+                "{\"type\": \"service_account\", \"project_id\": \"acme\", \"private_key_id\": \"\", \"private_key\": \"\", \"client_email\": \"ci@acme.iam.gserviceaccount.com\"}".to_string(),
+            ],
         ),
         (
             "gcp-oauth-client-secret",
@@ -100,6 +104,8 @@ fn cases() -> Vec<(&'static str, String, Vec<String>)> {
             vec![
                 format!("ghp_{}", r(10, ALNUM, 35)),
                 format!("ghp_{}", r(10, ALNUM, 40)),
+                format!("ghp-{}", r(10, ALNUM, 36)),
+                format!("id = aghp_{}", r(10, ALNUM, 36)),
             ],
         ),
         (
@@ -125,7 +131,10 @@ fn cases() -> Vec<(&'static str, String, Vec<String>)> {
         (
             "gitlab-token",
             format!("GITLAB=glpat-{}", r(16, URLSAFE, 20)),
-            vec![format!("GITLAB=glpat-{}", r(16, URLSAFE, 12))],
+            vec![
+                format!("GITLAB=glpat-{}", r(16, URLSAFE, 12)),
+                format!("GITLAB=glpat_{}", r(16, ALNUM, 20)),
+            ],
         ),
         (
             "gitlab-runner-registration-token",
@@ -276,6 +285,10 @@ fn cases() -> Vec<(&'static str, String, Vec<String>)> {
                 "api_key = \"your-api-key-goes-here-1\"".to_string(),
                 "tokenizer = AutoTokenizer.from_pretrained(name)".to_string(),
                 "password: ${DB_PASSWORD_1234567890}".to_string(),
+                "token = getTokenFromEnvironmentValue".to_string(),
+                "secret: SECRET_KEY_BASE_VALUE_HERE".to_string(),
+                "password = \"ThisIsNotARealPassword\"".to_string(),
+                "api_key = \"changeme-in-production-2024\"".to_string(),
             ],
         ),
     ]
@@ -290,6 +303,67 @@ fn every_family_has_a_true_positive() {
             hit.iter().any(|h| h == rule),
             "{rule} missed {positive:?}; got {hit:?}"
         );
+    }
+}
+
+/// More shapes a family must catch: other prefixes, and values built to slip past the catch-all.
+fn more_true_positives() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "github-app-token",
+            format!("GH_TOKEN=ghu_{}", rnd(80, ALNUM, 36)),
+        ),
+        (
+            "generic-secret-assignment",
+            format!("client_secret = \"{}\"", rnd(81, LETTERS, 24)),
+        ),
+        (
+            "generic-secret-assignment",
+            format!("api_key = \"example_{}\"", rnd(82, ALNUM, 24)),
+        ),
+        (
+            "generic-secret-assignment",
+            format!("password: {}DUMMY", rnd(83, ALNUM, 20)),
+        ),
+    ]
+}
+
+#[test]
+fn more_shapes_are_caught() {
+    let s = scanner();
+    for (rule, positive) in more_true_positives() {
+        let hit = rules_hit(&s, &positive);
+        assert!(
+            hit.iter().any(|h| h == rule),
+            "{rule} missed {positive:?}; got {hit:?}"
+        );
+    }
+}
+
+#[test]
+fn utf16_files_are_decoded_and_keep_line_numbers() {
+    let s = scanner();
+    let token = format!("ghp_{}", rnd(84, ALNUM, 36));
+    let text = format!("first\r\nsecond\r\nTOKEN={token}\r\n");
+    for bom in [true, false] {
+        for little_endian in [true, false] {
+            let mut blob = Vec::new();
+            let units = bom
+                .then_some(0xFEFF_u16)
+                .into_iter()
+                .chain(text.encode_utf16());
+            for u in units {
+                blob.extend_from_slice(&if little_endian {
+                    u.to_le_bytes()
+                } else {
+                    u.to_be_bytes()
+                });
+            }
+            let f = s.scan_blob(Some("secrets.txt"), None, &blob);
+            assert_eq!(f.len(), 1, "bom={bom} le={little_endian}: {f:?}");
+            assert_eq!(f[0].rule, "github-pat");
+            assert_eq!(f[0].line, Some(3));
+        }
     }
 }
 

@@ -176,3 +176,95 @@ fn path_only_rules_and_secret_groups() {
         "entropy 0 is not above 1.0"
     );
 }
+
+#[test]
+fn disabled_rules_apply_to_the_pack_extend_default_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "rules.toml",
+        "[extend]\ndisabledRules = [\"jwt\"]\n[[rules]]\nid = \"acme\"\nregex = 'acme_[0-9]{8}'\n",
+    );
+    let set = RuleSet::load(&p, true).unwrap();
+    assert!(!ids(&set).contains(&"jwt"), "{:?}", ids(&set));
+    assert!(ids(&set).contains(&"github-pat") && ids(&set).contains(&"acme"));
+    let e = RuleSet::load(&p, false).unwrap_err().to_string();
+    assert!(
+        e.contains("rules.toml:2:18: [extend] disabledRules names `jwt`, which is not a rule"),
+        "{e}"
+    );
+    let e = load_err("[extend]\nuseDefault = true\ndisabledRules = [\"jwt\", \"gihtub-pat\"]\n");
+    assert!(
+        e.starts_with("rules.toml:3:25: [extend] disabledRules names `gihtub-pat`"),
+        "{e}"
+    );
+    write(
+        dir.path(),
+        "base.toml",
+        "[[rules]]\nid = \"a\"\nregex = 'a_[0-9]{8}'\n[[rules]]\nid = \"b\"\nregex = 'b_[0-9]{8}'\n",
+    );
+    let top = write(
+        dir.path(),
+        "top.toml",
+        "[extend]\npath = \"base.toml\"\ndisabledRules = [\"a\"]\n",
+    );
+    assert_eq!(ids(&RuleSet::load(&top, false).unwrap()), ["b"]);
+}
+
+#[test]
+fn a_path_limits_a_content_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "r.toml",
+        "[[rules]]\nid = 'env-pw'\nregex = '''PW=([a-z0-9]{8})'''\npath = '''\\.env$'''\nkeywords = ['pw=']\n",
+    );
+    let s = Scanner::new(RuleSet::load(&p, false).unwrap()).unwrap();
+    assert_eq!(s.scan_blob(Some("prod.env"), None, b"PW=abcd1234").len(), 1);
+    assert!(
+        s.scan_blob(Some("prod.txt"), None, b"PW=abcd1234")
+            .is_empty()
+    );
+    assert!(
+        s.scan_blob(None, None, b"PW=abcd1234").is_empty(),
+        "a path-limited rule does not apply to content without a path"
+    );
+}
+
+#[test]
+fn commit_allowlists_allow_only_the_named_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = "0123456789abcdef0123456789abcdef01234567";
+    let p = write(
+        dir.path(),
+        "r.toml",
+        &format!(
+            "[[rules]]\nid = 'k'\nregex = 'key_[0-9]{{6}}'\nkeywords = ['key_']\n[[rules.allowlists]]\ncommits = ['{}']\n",
+            allowed.to_uppercase()
+        ),
+    );
+    let s = Scanner::new(RuleSet::load(&p, false).unwrap()).unwrap();
+    assert!(
+        s.scan_blob(Some("a"), Some(allowed), b"key_123456")
+            .is_empty()
+    );
+    let other = "1123456789abcdef0123456789abcdef01234567";
+    assert_eq!(s.scan_blob(Some("a"), Some(other), b"key_123456").len(), 1);
+    assert_eq!(s.scan_blob(Some("a"), None, b"key_123456").len(), 1);
+}
+
+#[test]
+fn digit_free_words_is_a_valid_allowlist_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "r.toml",
+        "[[rules]]\nid = 'pw'\nregex = '''pw=([A-Za-z0-9]{12,})'''\n[[rules.allowlists]]\ndigitFreeWords = true\n",
+    );
+    let s = Scanner::new(RuleSet::load(&p, false).unwrap()).unwrap();
+    assert!(
+        s.scan_blob(None, None, b"pw=readFromEnvironment")
+            .is_empty()
+    );
+    assert_eq!(s.scan_blob(None, None, b"pw=qZxKvbTrwLmnPsdf").len(), 1);
+}
