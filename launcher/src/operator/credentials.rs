@@ -175,7 +175,7 @@ mod tests {
   - host: api.github.com
     paths: [/repos/acme/, /user]
     auth: {scheme: bearer, token_file: /run/bottle/secrets/GH_TOKEN}
-  - host: \"*.example.com\"
+  - host: api.example.com
     auth: {scheme: bearer, token_env: EX}
   - host: pypi.org
 ";
@@ -190,7 +190,7 @@ mod tests {
         assert!(widenings(&current, &current).is_empty());
         assert!(new_sources(&current, &current).is_empty());
         let narrowed = with(
-            "  - host: api.github.com\n    port: 8443\n  - host: deep.api.example.com\n    paths: [/v1/]\n    auth: {scheme: token, token_env: EX}\n  - host: \"*.a.example.com\"\n    auth: {scheme: bearer, token_env: EX}\n",
+            "  - host: api.github.com\n    port: 8443\n  - host: api.example.com\n    paths: [/v1/]\n    auth: {scheme: token, token_env: EX}\n",
         );
         assert!(
             widenings(&current, &narrowed).is_empty(),
@@ -219,9 +219,9 @@ mod tests {
                 && text.contains("evil.example"),
             "{text}"
         );
-        // Broader patterns and other ports are other hosts too.
+        // Sibling hosts, parents and other ports are other hosts too.
         for extra in [
-            "  - host: \"*.github.com\"\n    auth: {scheme: bearer, token_file: /run/bottle/secrets/GH_TOKEN}\n",
+            "  - host: uploads.github.com\n    auth: {scheme: bearer, token_file: /run/bottle/secrets/GH_TOKEN}\n",
             "  - host: example.com\n    auth: {scheme: bearer, token_env: EX}\n",
             "  - host: api.github.com\n    port: 8443\n    auth: {scheme: bearer, token_file: /run/bottle/secrets/GH_TOKEN}\n",
         ] {
