@@ -2,35 +2,7 @@
 
 mod support;
 
-use std::path::Path;
-
 use support::{Options, World, fake_secret};
-
-/// Push `args` from `work`, expect refusal that names `rule`, never shows `secret`,
-/// and leaves the upstream exactly as it was.
-fn refused(w: &World, work: &Path, args: &[&str], rule: &str, secret: &str) -> String {
-    let before = w.upstream_refs("app");
-    let mut full = vec!["push"];
-    full.extend_from_slice(args);
-    let stderr = w.git_fails(work, &full);
-    assert!(stderr.contains("push refused"), "{stderr}");
-    assert!(stderr.contains(rule), "expected rule {rule} in:\n{stderr}");
-    assert!(
-        !stderr.contains(secret),
-        "the secret leaked into the rejection:\n{stderr}"
-    );
-    let middle = &secret[secret.len() / 2 - 4..secret.len() / 2 + 4];
-    assert!(
-        !stderr.contains(middle),
-        "part of the secret leaked:\n{stderr}"
-    );
-    assert_eq!(
-        w.upstream_refs("app"),
-        before,
-        "the upstream must be untouched"
-    );
-    stderr
-}
 
 #[test]
 fn clean_pushes_land_upstream_and_are_audited() {
@@ -92,7 +64,7 @@ fn secrets_are_refused_in_every_shape() {
     w.git_ok(&work, &["checkout", "-q", "-b", "leak1"]);
     w.write(&work, "config/prod.env", format!("GITHUB_TOKEN={gh}\n"));
     w.commit(&work, "add config");
-    let e = refused(&w, &work, &["origin", "leak1"], "github-pat", &gh);
+    let e = w.refused(&work, &["origin", "leak1"], "github-pat", &gh);
     assert!(e.contains("config/prod.env:1"), "{e}");
     reset(&w);
 
@@ -100,7 +72,7 @@ fn secrets_are_refused_in_every_shape() {
     w.write(&work, "keys.txt", format!("aws = {aws}\n"));
     w.commit(&work, "keys");
     w.git_ok(&work, &["tag", "t-light"]);
-    refused(&w, &work, &["origin", "t-light"], "aws-access-key-id", &aws);
+    w.refused(&work, &["origin", "t-light"], "aws-access-key-id", &aws);
     w.git_ok(&work, &["tag", "-d", "t-light"]);
     reset(&w);
 
@@ -115,7 +87,7 @@ fn secrets_are_refused_in_every_shape() {
             &format!("deploy with {gh}"),
         ],
     );
-    let e = refused(&w, &work, &["origin", "t-annotated"], "github-pat", &gh);
+    let e = w.refused(&work, &["origin", "t-annotated"], "github-pat", &gh);
     assert!(e.contains("tag message"), "{e}");
 
     // A lightweight tag pointing straight at a blob.
@@ -123,7 +95,7 @@ fn secrets_are_refused_in_every_shape() {
     let blob = w.git_ok(&work, &["hash-object", "-w", "loose.txt"]);
     std::fs::remove_file(work.join("loose.txt")).unwrap();
     w.git_ok(&work, &["tag", "t-blob", blob.trim()]);
-    refused(&w, &work, &["origin", "t-blob"], "github-pat", &gh);
+    w.refused(&work, &["origin", "t-blob"], "github-pat", &gh);
 
     // A tag pointing straight at a tree.
     w.write(&work, "dir/secret.txt", format!("{aws}\n"));
@@ -131,7 +103,7 @@ fn secrets_are_refused_in_every_shape() {
     let tree = w.git_ok(&work, &["write-tree"]);
     w.git_ok(&work, &["reset", "-q"]);
     w.git_ok(&work, &["tag", "t-tree", tree.trim()]);
-    refused(&w, &work, &["origin", "t-tree"], "aws-access-key-id", &aws);
+    w.refused(&work, &["origin", "t-tree"], "aws-access-key-id", &aws);
     reset(&w);
 
     // A merge that brings in a side branch carrying the secret.
@@ -142,7 +114,7 @@ fn secrets_are_refused_in_every_shape() {
     w.write(&work, "main.txt", "main work\n");
     w.commit(&work, "main work");
     w.git_ok(&work, &["merge", "-q", "--no-edit", "side"]);
-    refused(&w, &work, &["origin", "main"], "github-pat", &gh);
+    w.refused(&work, &["origin", "main"], "github-pat", &gh);
     reset(&w);
     w.git_ok(&work, &["branch", "-q", "-D", "side"]);
 
@@ -158,7 +130,7 @@ fn secrets_are_refused_in_every_shape() {
     w.git_ok(&work, &["add", "right.txt"]);
     w.git_ok(&work, &["commit", "-q", "--no-edit"]);
     let merge = w.git_ok(&work, &["rev-parse", "HEAD"]);
-    let e = refused(&w, &work, &["origin", "main"], "aws-access-key-id", &aws);
+    let e = w.refused(&work, &["origin", "main"], "aws-access-key-id", &aws);
     assert!(
         e.contains(&merge.trim()[..12]),
         "the finding names the merge commit: {e}"
@@ -172,12 +144,12 @@ fn secrets_are_refused_in_every_shape() {
     w.commit(&work, "oops");
     std::fs::remove_file(work.join("oops.txt")).unwrap();
     w.commit(&work, "remove oops");
-    refused(&w, &work, &["origin", "main"], "github-pat", &gh);
+    w.refused(&work, &["origin", "main"], "github-pat", &gh);
     reset(&w);
 
     // In the commit message.
     w.commit(&work, &format!("temporary: use {aws} for now"));
-    let e = refused(&w, &work, &["origin", "main"], "aws-access-key-id", &aws);
+    let e = w.refused(&work, &["origin", "main"], "aws-access-key-id", &aws);
     assert!(e.contains("commit message"), "{e}");
     reset(&w);
 
@@ -187,7 +159,7 @@ fn secrets_are_refused_in_every_shape() {
     png.extend_from_slice(&[0, 0, 7, 9, 0xff]);
     w.write(&work, "logo.png", &png);
     w.commit(&work, "logo");
-    let e = refused(&w, &work, &["origin", "main"], "github-pat", &gh);
+    let e = w.refused(&work, &["origin", "main"], "github-pat", &gh);
     assert!(e.contains("logo.png"), "{e}");
     reset(&w);
 
@@ -199,7 +171,7 @@ fn secrets_are_refused_in_every_shape() {
         w.write(&work, &format!("f{i}.txt"), format!("{i}\n"));
         w.commit(&work, &format!("deep {i}"));
     }
-    refused(&w, &work, &["origin", "main"], "aws-access-key-id", &aws);
+    w.refused(&work, &["origin", "main"], "aws-access-key-id", &aws);
     reset(&w);
 
     // Several refs, one dirty: nothing lands, not even the clean one.
@@ -209,8 +181,7 @@ fn secrets_are_refused_in_every_shape() {
     w.git_ok(&work, &["checkout", "-q", "-b", "dirty-one", "main"]);
     w.write(&work, "bad.txt", format!("{gh}\n"));
     w.commit(&work, "bad");
-    refused(
-        &w,
+    w.refused(
         &work,
         &["origin", "clean-one", "dirty-one"],
         "github-pat",
@@ -220,15 +191,28 @@ fn secrets_are_refused_in_every_shape() {
     reset(&w);
 
     // The secret as a branch name.
-    let stderr = w.git_fails(&work, &["push", "origin", &format!("main:refs/heads/{gh}")]);
-    assert!(stderr.contains("github-pat"), "{stderr}");
+    let e = w.refused_with(
+        &work,
+        &["origin", &format!("main:refs/heads/{gh}")],
+        "github-pat",
+        &gh,
+        true,
+    );
+    assert!(e.contains("ref name"), "{e}");
 
-    let pushes = w.wait_audit("push", 12);
+    let pushes = w.wait_audit("push", 13);
+    assert_eq!(pushes.len(), 13, "one record per push: {pushes:#?}");
     let rejected: Vec<_> = pushes
         .iter()
         .filter(|p| p["verdict"] == "rejected_secrets")
         .collect();
-    assert!(rejected.len() >= 12, "{pushes:#?}");
+    assert_eq!(rejected.len(), 13, "{pushes:#?}");
+    let named = &pushes[12];
+    assert_eq!(
+        named["refs"][0]["ref"], "refs/heads/[redacted]",
+        "{named:#}"
+    );
+    assert_eq!(named["scan"]["findings"][0]["location"], "ref name");
     let log = std::fs::read_to_string(&w.audit).unwrap();
     assert!(
         !log.contains(&gh) && !log.contains(&aws),
@@ -261,7 +245,7 @@ fn allow_markers_in_pushed_content_are_not_honoured() {
         "[extend]\nuseDefault = true\ndisabledRules = [\"github-pat\"]\n[allowlist]\npaths = ['''.*''']\nregexes = ['''.*''']\n",
     );
     w.commit(&work, "allow it, please");
-    refused(&w, &work, &["origin", "main"], "github-pat", &gh);
+    w.refused(&work, &["origin", "main"], "github-pat", &gh);
 }
 
 #[test]

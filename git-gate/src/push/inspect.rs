@@ -6,21 +6,30 @@
 //! from the pushed tips and not from any existing ref.
 //!
 //! * every new commit: the lines it adds relative to its first parent (all of
-//!   a root commit), its message and header;
+//!   a root commit) with the rules that match within a line; every file it
+//!   adds or changes, whole, with the rules that span lines (so a private key
+//!   assembled over several commits is seen), reporting only secrets its
+//!   parents did not already hold; every path name it adds; its message and
+//!   header;
 //! * merges: additionally, content that differs from *every* parent (an "evil
 //!   merge" hides new lines in the merge itself);
-//! * annotated tags: their messages (and the tags they point through);
+//! * annotated tags: their messages, taggers and names (and the tags they point through);
 //! * a ref that points straight at a tree or blob: all of it;
 //! * every pushed ref name.
 //!
 //! A blob over the size limit is not scanned; it refuses the push instead.
+//! Secrets found in path or ref names are redacted wherever those names are
+//! shown ([`Inspection::redactions`]).
+
+mod names;
 
 use std::collections::{HashMap, HashSet};
 
 use git2::{Commit, Delta, DiffOptions, ObjectType, Oid, Patch, Repository, Tree};
 
+use super::redact::Redactions;
 use super::report::{PushFinding, RefUpdate};
-use crate::scan::{Finding, Scanner, Target};
+use crate::scan::{Finding, Pass, Scanner, Target};
 
 /// Findings kept per push; beyond this the push is refused anyway.
 pub const MAX_FINDINGS: usize = 500;
@@ -36,6 +45,8 @@ pub struct Inspection {
     pub findings: Vec<PushFinding>,
     /// Blobs refused for size, `path (N bytes)`.
     pub oversized: Vec<String>,
+    /// Secrets found in path and ref names; applied to every location above already.
+    pub redactions: Redactions,
 }
 
 /// Scan everything `updates` introduce into `repo`.
@@ -51,11 +62,12 @@ pub fn inspect_push(
         max_blob_bytes,
         out: Inspection::default(),
         scanned_objects: HashSet::new(),
+        scanned_names: HashSet::new(),
     };
     let mut walk = repo.revwalk()?;
     let mut any_commit = false;
     for u in updates {
-        ins.scan_text(None, "ref name", u.name.as_bytes());
+        ins.scan_name(None, None, "ref name", &u.name, 0);
         let new = Oid::from_str(&u.new)?;
         if new.is_zero() {
             continue;
@@ -77,7 +89,13 @@ pub fn inspect_push(
                         if let Some(tagger) = tag.tagger() {
                             ins.scan_text(Some(&id), "tag header", tagger.to_string().as_bytes());
                         }
-                        ins.scan_text(Some(&id), "tag name", tag.name_bytes());
+                        ins.scan_name(
+                            Some(&id),
+                            None,
+                            "tag name",
+                            &String::from_utf8_lossy(tag.name_bytes()),
+                            0,
+                        );
                     }
                     obj = tag.target()?;
                 }
@@ -89,13 +107,17 @@ pub fn inspect_push(
                 Some(ObjectType::Tree) => {
                     let tree = obj.peel_to_tree()?;
                     if ins.scanned_objects.insert(tree.id()) {
-                        ins.scan_tree(&tree, &format!("{} (tree)", u.name))?;
+                        ins.scan_tree(
+                            &tree,
+                            &format!("{} (tree)", ins.out.redactions.apply(&u.name)),
+                        )?;
                     }
                     break;
                 }
                 Some(ObjectType::Blob) => {
                     if ins.scanned_objects.insert(obj.id()) {
-                        ins.scan_blob_oid(obj.id(), None, &format!("{} (blob)", u.name))?;
+                        let label = format!("{} (blob)", ins.out.redactions.apply(&u.name));
+                        ins.scan_blob_oid(obj.id(), None, &label)?;
                     }
                     break;
                 }
@@ -117,7 +139,7 @@ pub fn inspect_push(
             }
         }
     }
-    Ok(ins.out)
+    Ok(ins.finish())
 }
 
 /// For a merge: per path, the new-side lines added relative to one parent.
@@ -132,9 +154,61 @@ struct Inspector<'r> {
     max_blob_bytes: u64,
     out: Inspection,
     scanned_objects: HashSet<Oid>,
+    /// Path names already scanned in this push (a path re-added later is not new again).
+    scanned_names: HashSet<String>,
 }
 
 impl Inspector<'_> {
+    /// Redact every shown location now that all names have been scanned.
+    fn finish(mut self) -> Inspection {
+        let r = &self.out.redactions;
+        if !r.is_empty() {
+            for f in &mut self.out.findings {
+                f.location = r.apply(&f.location);
+            }
+            for o in &mut self.out.oversized {
+                *o = r.apply(o);
+            }
+        }
+        self.out
+    }
+
+    /// Scan a name (path, ref or tag name); its findings are also redacted wherever it is shown.
+    ///
+    /// Findings lying entirely within the first `skip` bytes (a parent
+    /// directory already scanned on its own) are not reported again.
+    fn scan_name(
+        &mut self,
+        commit: Option<&str>,
+        path: Option<&str>,
+        location: &str,
+        name: &str,
+        skip: usize,
+    ) {
+        self.out.bytes += name.len() as u64;
+        let found = self.scanner.scan_with(
+            &Target {
+                path,
+                commit,
+                content: name.as_bytes(),
+            },
+            Pass::CONTENT,
+        );
+        let mut kept = Vec::new();
+        for f in found {
+            if let Some((start, end)) = f.span {
+                if let Some(secret) = name.get(start..end) {
+                    self.out.redactions.add(secret);
+                }
+                if end <= skip {
+                    continue;
+                }
+            }
+            kept.push(f);
+        }
+        self.record(kept, commit, location, None);
+    }
+
     fn record(
         &mut self,
         found: Vec<Finding>,
@@ -192,10 +266,11 @@ impl Inspector<'_> {
     }
 
     fn scan_tree(&mut self, tree: &Tree<'_>, label: &str) -> Result<(), git2::Error> {
+        self.scan_new_names(None, tree, None, &[], label)?;
         let mut blobs = Vec::new();
         tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
             if entry.kind() == Some(ObjectType::Blob) {
-                let name = entry.name().unwrap_or("?");
+                let name = String::from_utf8_lossy(entry.name_bytes());
                 blobs.push((entry.id(), format!("{dir}{name}")));
             }
             git2::TreeWalkResult::Ok
@@ -212,18 +287,24 @@ impl Inspector<'_> {
         self.scan_text(Some(&id), "commit message", commit.message_raw_bytes());
         self.scan_text(Some(&id), "commit header", commit.raw_header_bytes());
         let tree = commit.tree()?;
-        let parents: Vec<Commit<'_>> = commit.parents().collect();
-        match parents.as_slice() {
-            [] => self.scan_diff(None, &tree, &id, None),
-            [only] => self.scan_diff(Some(&only.tree()?), &tree, &id, None),
-            [first, rest @ ..] => {
-                let mut others = Vec::new();
-                for p in rest {
-                    others.push(self.added_against(&p.tree()?, &tree)?);
-                }
-                self.scan_diff(Some(&first.tree()?), &tree, &id, Some(&others))
-            }
+        let parents = commit
+            .parents()
+            .map(|p| p.tree())
+            .collect::<Result<Vec<Tree<'_>>, _>>()?;
+        let (first, others) = match parents.split_first() {
+            Some((first, others)) => (Some(first), others),
+            None => (None, &[][..]),
+        };
+        self.scan_new_names(Some(&id), &tree, first, others, "")?;
+        let mut added = Vec::new();
+        for p in others {
+            added.push(self.added_against(p, &tree)?);
         }
+        let merge = (!others.is_empty()).then_some(MergeParents {
+            trees: others,
+            added: &added,
+        });
+        self.scan_diff(first, &tree, &id, merge.as_ref())
     }
 
     fn diff_options(&self) -> DiffOptions {
@@ -278,13 +359,13 @@ impl Inspector<'_> {
         Ok(map)
     }
 
-    /// Scan what `tree` adds relative to `parent`; with `others`, only what is new against every parent.
+    /// Scan what `tree` adds relative to `parent`; for a merge, only what is new against every parent.
     fn scan_diff(
         &mut self,
         parent: Option<&Tree<'_>>,
         tree: &Tree<'_>,
         commit: &str,
-        others: Option<&[HashMap<String, Added>]>,
+        merge: Option<&MergeParents<'_, '_>>,
     ) -> Result<(), git2::Error> {
         let diff =
             self.repo
@@ -301,7 +382,7 @@ impl Inspector<'_> {
             let path = delta_path(&delta);
             let new_id = delta.new_file().id();
             let in_all_others = |pred: &dyn Fn(&Added) -> bool| {
-                others.is_none_or(|os| os.iter().all(|m| m.get(&path).is_some_and(pred)))
+                merge.is_none_or(|m| m.added.iter().all(|a| a.get(&path).is_some_and(pred)))
             };
             let (size, _) = self.repo.odb()?.read_header(new_id)?;
             if size as u64 > self.max_blob_bytes {
@@ -310,6 +391,11 @@ impl Inspector<'_> {
                         .oversized
                         .push(format!("{path} ({size} bytes) in commit {commit}"));
                 }
+                continue;
+            }
+            if merge.is_none() && delta.status() == Delta::Added {
+                // All of a new file is added: scan it whole, every rule, no diff needed.
+                self.scan_blob_oid(new_id, Some(commit), &path)?;
                 continue;
             }
             let patch = Patch::from_diff(&diff, idx)?;
@@ -344,15 +430,82 @@ impl Inspector<'_> {
                 }
             }
             self.out.bytes += content.len() as u64;
-            let found = self.scanner.scan(&Target {
-                path: Some(&path),
-                commit: Some(commit),
-                content: &content,
-            });
+            let found = self.scanner.scan_with(
+                &Target {
+                    path: Some(&path),
+                    commit: Some(commit),
+                    content: &content,
+                },
+                Pass::SINGLE_LINE,
+            );
             self.record(found, Some(commit), &path, Some(&map));
+            let mut before = Vec::new();
+            if !delta.old_file().id().is_zero() {
+                before.push(delta.old_file().id());
+            }
+            for t in merge.map_or(&[][..], |m| m.trees) {
+                if let Ok(e) = t.get_path(std::path::Path::new(&path)) {
+                    before.push(e.id());
+                }
+            }
+            self.scan_multi_line(new_id, &before, commit, &path)?;
         }
         Ok(())
     }
+
+    /// Run the rules that span lines over the whole new version of a changed text file, and report
+    /// the secrets that none of the `before` versions (one per parent) already held.
+    ///
+    /// Added lines alone miss a key whose armour lines and body arrive in
+    /// different commits; the whole file does not.
+    fn scan_multi_line(
+        &mut self,
+        new_id: Oid,
+        before: &[Oid],
+        commit: &str,
+        path: &str,
+    ) -> Result<(), git2::Error> {
+        let blob = self.repo.find_blob(new_id)?;
+        if !self.scanner.needs_multi_line_pass(blob.content()) {
+            return Ok(());
+        }
+        self.out.bytes += blob.size() as u64;
+        let found =
+            self.scanner
+                .scan_blob_with(Some(path), Some(commit), blob.content(), Pass::MULTI_LINE);
+        if found.is_empty() {
+            return Ok(());
+        }
+        let mut held = HashSet::new();
+        for &old in before {
+            let (size, _) = self.repo.odb()?.read_header(old)?;
+            if size as u64 > self.max_blob_bytes {
+                continue;
+            }
+            let old = self.repo.find_blob(old)?;
+            self.out.bytes += old.size() as u64;
+            for f in self.scanner.scan_blob_with(
+                Some(path),
+                Some(commit),
+                old.content(),
+                Pass::MULTI_LINE,
+            ) {
+                held.insert(f.fingerprint);
+            }
+        }
+        let fresh = found
+            .into_iter()
+            .filter(|f| !held.contains(&f.fingerprint))
+            .collect();
+        self.record(fresh, Some(commit), path, None);
+        Ok(())
+    }
+}
+
+/// The further parents of a merge: their trees, and per path what the merge adds against each.
+struct MergeParents<'a, 'r> {
+    trees: &'a [Tree<'r>],
+    added: &'a [HashMap<String, Added>],
 }
 
 fn introduces_content(status: Delta) -> bool {

@@ -7,6 +7,7 @@ pub mod forward;
 pub mod inspect;
 pub mod pre_receive;
 pub mod proc_receive;
+pub mod redact;
 pub mod report;
 
 use std::io;

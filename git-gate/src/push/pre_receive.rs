@@ -45,6 +45,13 @@ pub fn run(session: &Path, ctx: &HookContext, stdin: impl BufRead, stderr: &mut 
     } else {
         Verdict::Rejected
     };
+    let refs = refs
+        .into_iter()
+        .map(|u| RefUpdate {
+            name: ins.redactions.apply(&u.name),
+            ..u
+        })
+        .collect();
     let report = ScanReport {
         refs,
         commits: ins.commits,
@@ -95,6 +102,9 @@ pub fn is_oid(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Ref names the scan could not check are not recorded: one of them may be a secret.
+pub const UNSCANNED_REF: &str = "[not recorded: the scan did not complete]";
+
 fn refuse_with_error(
     session: &Path,
     refs: Vec<RefUpdate>,
@@ -102,6 +112,13 @@ fn refuse_with_error(
     error: &str,
     stderr: &mut impl Write,
 ) -> i32 {
+    let refs = refs
+        .into_iter()
+        .map(|u| RefUpdate {
+            name: UNSCANNED_REF.to_string(),
+            ..u
+        })
+        .collect();
     let report = ScanReport {
         refs,
         commits: 0,

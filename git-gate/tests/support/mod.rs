@@ -146,6 +146,32 @@ impl World {
             .expect("run git")
     }
 
+    /// Run git with `input` on its standard input and require success; returns stdout.
+    pub fn git_stdin(&self, dir: &Path, args: &[&str], input: &[u8]) -> String {
+        use std::io::Write;
+        let home = self.dir.path().join("home");
+        let mut child = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run git");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Run git and require success; returns stdout.
     pub fn git_ok(&self, dir: &Path, args: &[&str]) -> String {
         let out = self.git(dir, args);
@@ -249,6 +275,54 @@ impl World {
         )
     }
 
+    /// Push `args` from `work`, expect refusal that names `rule`, never shows `secret`,
+    /// and leaves the upstream exactly as it was.
+    pub fn refused(&self, work: &Path, args: &[&str], rule: &str, secret: &str) -> String {
+        self.refused_with(work, args, rule, secret, false)
+    }
+
+    /// [`World::refused`]; with `client_echoes_secret` (the secret is in a ref name the client itself
+    /// prints in its status lines) only what the gate sent, the `remote:` lines, must be free of it.
+    pub fn refused_with(
+        &self,
+        work: &Path,
+        args: &[&str],
+        rule: &str,
+        secret: &str,
+        client_echoes_secret: bool,
+    ) -> String {
+        let before = self.upstream_refs("app");
+        let mut full = vec!["push"];
+        full.extend_from_slice(args);
+        let stderr = self.git_fails(work, &full);
+        assert!(stderr.contains("push refused"), "{stderr}");
+        assert!(stderr.contains(rule), "expected rule {rule} in:\n{stderr}");
+        let from_gate: String = if client_echoes_secret {
+            stderr
+                .lines()
+                .filter(|l| l.starts_with("remote:"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else {
+            stderr.clone()
+        };
+        assert!(
+            !from_gate.contains(secret),
+            "the secret leaked into the rejection:\n{stderr}"
+        );
+        let middle = &secret[secret.len() / 2 - 4..secret.len() / 2 + 4];
+        assert!(
+            !from_gate.contains(middle),
+            "part of the secret leaked:\n{stderr}"
+        );
+        assert_eq!(
+            self.upstream_refs("app"),
+            before,
+            "the upstream must be untouched"
+        );
+        stderr
+    }
+
     /// Every audit record so far.
     pub fn audit_records(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.audit)
@@ -299,6 +373,7 @@ pub fn fake_secret(kind: &str, seed: u64) -> String {
             "AKIA{}",
             rnd(16).to_uppercase().replace(['0', '1', '8', '9'], "Q")
         ),
+        "jwt" => format!("eyJ{}.eyJ{}.{}", rnd(30), rnd(60), rnd(43)),
         "slack" => format!(
             "xoxb-{}-{}-{}",
             1234567890 + seed,
@@ -307,4 +382,18 @@ pub fn fake_secret(kind: &str, seed: u64) -> String {
         ),
         _ => panic!("unknown secret kind {kind}"),
     }
+}
+
+/// Deterministic base64 text (for private-key bodies), so no key material sits in the source.
+pub fn fake_base64(seed: u64, len: usize) -> String {
+    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            B64[(x % 64) as usize] as char
+        })
+        .collect()
 }
