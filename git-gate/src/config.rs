@@ -24,6 +24,8 @@ pub use upstream::{Upstream, is_host_name, parse_upstream};
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 64;
 /// Default size above which a pushed blob is refused rather than scanned.
 pub const DEFAULT_MAX_BLOB_BYTES: u64 = 32 * 1024 * 1024;
+/// Default size of the pack one push may send; a larger push is refused while it arrives.
+pub const DEFAULT_MAX_PUSH_BYTES: u64 = 1 << 30;
 /// Longest repo name accepted.
 pub const MAX_REPO_NAME: usize = 100;
 
@@ -41,6 +43,9 @@ pub struct Config {
     /// Client connections served at once; more wait for a slot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<Spanned<u32>>,
+    /// Largest pack one push may send, in bytes (git's `receive.maxInputSize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_push_bytes: Option<Spanned<u64>>,
     /// Time limits, in seconds.
     #[serde(default, skip_serializing_if = "Timeouts::is_default")]
     pub timeouts: Timeouts,
@@ -141,6 +146,7 @@ impl Config {
             data_dir: unlocated(data_dir),
             audit_log: None,
             max_connections: None,
+            max_push_bytes: None,
             timeouts: Timeouts::default(),
             scanner: ScannerConfig::default(),
             repos: unlocated(repos),
@@ -183,6 +189,8 @@ pub struct Settings {
     pub audit_log: Option<PathBuf>,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Largest pack one push may send.
+    pub max_push_bytes: u64,
     /// Time limits.
     pub timeouts: TimeoutSettings,
     /// Scanner settings.
@@ -302,6 +310,12 @@ pub fn resolve(
         None => DEFAULT_MAX_CONNECTIONS as usize,
         Some(n) => v.range(n, 1, 10_000, "max_connections").unwrap_or(1) as usize,
     };
+    let max_push_bytes = match &config.max_push_bytes {
+        None => DEFAULT_MAX_PUSH_BYTES,
+        Some(n) => v
+            .range(n, 1024, 1 << 40, "max_push_bytes")
+            .unwrap_or(DEFAULT_MAX_PUSH_BYTES),
+    };
     let timeouts = v.timeouts(&config.timeouts);
     let scanner = v.scanner(&config.scanner, base);
     let repos = v.repos(&config.repos, base);
@@ -313,6 +327,7 @@ pub fn resolve(
         data_dir,
         audit_log,
         max_connections,
+        max_push_bytes,
         timeouts,
         scanner,
         repos,

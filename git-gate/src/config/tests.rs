@@ -50,6 +50,7 @@ fn issue_example_parses_and_resolves() {
     assert_eq!(r.known_host_key.key_type, "ssh-ed25519");
     assert!(s.scanner.extend_default);
     assert_eq!(s.max_connections, DEFAULT_MAX_CONNECTIONS as usize);
+    assert_eq!(s.max_push_bytes, DEFAULT_MAX_PUSH_BYTES);
     assert_eq!(s.timeouts, TimeoutSettings::default());
 }
 
@@ -72,12 +73,14 @@ fn built_in_code_round_trips_through_yaml() {
     );
     config.timeouts.scan = Some(unlocated(30));
     config.scanner.max_blob_bytes = Some(unlocated(4096));
+    config.max_push_bytes = Some(unlocated(1 << 20));
     let yaml = config.to_yaml();
     let parsed = parse_config(&yaml, &Source::named("rendered")).unwrap();
     assert_eq!(parsed.to_yaml(), yaml);
     let s = resolve(&parsed, &Source::named("rendered"), None).unwrap();
     assert_eq!(s.timeouts.scan, Duration::from_secs(30));
     assert_eq!(s.scanner.max_blob_bytes, 4096);
+    assert_eq!(s.max_push_bytes, 1 << 20);
     assert_eq!(
         s.repos[0].identity_file,
         PathBuf::from("/run/secrets/app key")
@@ -193,4 +196,16 @@ fn relative_paths_resolve_against_the_config_file() {
 fn paths_with_quotes_or_controls_are_refused() {
     let text = repo("app", "ssh://h/r", KEY).replace("identity_file: /k", "identity_file: '/a\"b'");
     assert!(errors(&text).contains("identity_file: the path contains"));
+}
+
+#[test]
+fn max_push_bytes_is_range_checked() {
+    let e = errors(&format!(
+        "max_push_bytes: 10\n{}",
+        repo("app", "ssh://git@example.org/a.git", KEY)
+    ));
+    assert!(
+        e.contains("gate.yaml:1:17: max_push_bytes: 10 is out of range"),
+        "{e}"
+    );
 }

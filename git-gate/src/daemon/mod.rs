@@ -267,6 +267,11 @@ impl Gate {
                 cmd.current_dir(&mirror.path)
                     .arg("-c")
                     .arg(format!("core.hooksPath={}", self.layout.hooks().display()))
+                    .arg("-c")
+                    .arg(format!(
+                        "receive.maxInputSize={}",
+                        self.settings.max_push_bytes
+                    ))
                     .args(["-c", "receive.procReceiveRefs=refs/", "receive-pack", "."]);
                 let served = service::serve_process(
                     cmd,
