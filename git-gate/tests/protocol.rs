@@ -193,3 +193,92 @@ fn the_request_and_connections_are_bounded() {
     );
     drop(idle);
 }
+
+/// Open a service, read its advertisement up to the flush; returns the stream and the advertised lines.
+fn open_service(w: &World, service: &str) -> (TcpStream, Vec<String>) {
+    let mut s = TcpStream::connect(w.gate_addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(&pkt(format!("{service} /app.git\0host=x\0").as_bytes()))
+        .unwrap();
+    let mut lines = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).expect("advertisement");
+        let n = usize::from_str_radix(std::str::from_utf8(&len).unwrap(), 16).unwrap();
+        if n == 0 {
+            return (s, lines);
+        }
+        let mut payload = vec![0u8; n - 4];
+        s.read_exact(&mut payload).unwrap();
+        lines.push(String::from_utf8_lossy(&payload).into_owned());
+    }
+}
+
+/// Send `bytes`, close our side, and read until the gate closes (a hang fails the read timeout).
+fn finish(mut s: TcpStream, bytes: &[u8]) -> String {
+    s.write_all(bytes).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)
+        .expect("the gate answers and closes, it does not hang");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn malformed_input_after_the_request_line_gets_err() {
+    let w = World::start(Options::default());
+    let upstream_before = w.upstream_refs("app");
+
+    // A want for an object the mirror does not have.
+    let (s, adv) = open_service(&w, "git-upload-pack");
+    assert!(adv[0].contains("refs/heads/main") || adv[0].contains("HEAD"));
+    let mut bytes = pkt(format!("want {} multi_ack\n", "ab".repeat(20)).as_bytes());
+    bytes.extend_from_slice(b"0000");
+    bytes.extend(pkt(b"done\n"));
+    let reply = finish(s, &bytes);
+    assert!(
+        reply.contains("ERR ") && reply.contains("not our ref"),
+        "{reply:?}"
+    );
+
+    // A want line that is not a want at all.
+    let (s, _) = open_service(&w, "git-upload-pack");
+    let mut bytes = pkt(b"wnat nonsense\n");
+    bytes.extend_from_slice(b"0000");
+    let reply = finish(s, &bytes);
+    assert!(reply.contains("ERR "), "{reply:?}");
+
+    // receive-pack commands that do not parse.
+    let (s, _) = open_service(&w, "git-receive-pack");
+    let mut bytes = pkt(b"garbage\n");
+    bytes.extend_from_slice(b"0000");
+    let reply = finish(s, &bytes);
+    assert!(
+        reply.contains("ERR receive-pack failed") && reply.contains("protocol error"),
+        "{reply:?}"
+    );
+
+    // A valid command followed by a truncated pack.
+    let (s, adv) = open_service(&w, "git-receive-pack");
+    let old = &adv[0][..40];
+    let mut bytes =
+        pkt(format!("{old} {} refs/heads/main\0report-status\n", "cd".repeat(20)).as_bytes());
+    bytes.extend_from_slice(b"0000");
+    bytes.extend_from_slice(b"PACK\0\0\0\x02\0\0\0\x05\x95\x0ax");
+    let reply = finish(s, &bytes);
+    assert!(
+        reply.contains("ERR ") || reply.contains("unpack ") && !reply.contains("unpack ok"),
+        "{reply:?}"
+    );
+
+    // A pkt-line length that is not hex, mid-stream.
+    let (s, _) = open_service(&w, "git-receive-pack");
+    let reply = finish(s, b"zz!!");
+    assert!(reply.contains("ERR "), "{reply:?}");
+
+    assert_eq!(w.upstream_refs("app"), upstream_before);
+    let listed = w.git_ok(w.dir.path(), &["ls-remote", &w.url("app")]);
+    assert!(listed.contains("refs/heads/main"), "the gate still serves");
+}

@@ -1,7 +1,11 @@
 //! Running `git upload-pack` / `git receive-pack` on a client connection.
 //!
 //! The socket is piped both ways to the child's stdin/stdout; its stderr is
-//! logged. If neither side moves a byte for `idle`, the child is killed.
+//! logged. If neither side moves a byte for `idle`, the child is killed. If
+//! the child fails (malformed input after the request line, a truncated
+//! pack, a want the mirror cannot serve), its last error line follows its
+//! output as an `ERR` pkt-line, so the client prints why instead of only
+//! seeing the connection close.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -11,6 +15,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::process::Command;
+
+/// How long a child that closed its output has to exit before the connection is closed without
+/// waiting for its status.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// How a service run ended.
 #[derive(Debug, Default)]
@@ -59,8 +67,10 @@ pub async fn serve_process(
         let counter = Arc::clone(&bytes_in);
         tokio::spawn(async move { pump(reader, stdin, base, &last, &counter).await })
     };
-    let label = label.to_string();
-    let log_stderr = tokio::spawn(async move { log_lines(stderr, &label).await });
+    let log_stderr = {
+        let label = label.to_string();
+        tokio::spawn(async move { log_lines(stderr, &label).await })
+    };
     let bytes_out = AtomicU64::new(0);
     let watchdog = async {
         loop {
@@ -75,22 +85,39 @@ pub async fn serve_process(
     };
     let mut idle_timeout = false;
     tokio::select! {
-        _ = pump(&mut stdout, &mut writer, base, &last, &bytes_out) => {}
+        _ = copy(&mut stdout, &mut writer, base, &last, &bytes_out) => {}
         _ = watchdog => {
             idle_timeout = true;
             let _ = child.start_kill();
         }
     }
-    let _ = writer.shutdown().await;
     to_child.abort();
-    let status = match tokio::time::timeout(Duration::from_secs(30), child.wait()).await {
-        Ok(s) => s.ok(),
-        Err(_) => {
-            let _ = child.start_kill();
-            child.wait().await.ok()
-        }
-    };
-    let _ = log_stderr.await;
+    let mut status = tokio::time::timeout(EXIT_GRACE, child.wait())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    if let Some(code) = status.filter(|s| !idle_timeout && !s.success()) {
+        let last_error = tokio::time::timeout(EXIT_GRACE, log_stderr)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        let message = match last_error {
+            Some(line) => format!("{label} failed: {line}"),
+            None => format!("{label} failed ({code})"),
+        };
+        let _ = writer.write_all(&crate::pktline::err_frame(&message)).await;
+    }
+    let _ = writer.shutdown().await;
+    if status.is_none() {
+        status = match tokio::time::timeout(Duration::from_secs(30), child.wait()).await {
+            Ok(s) => s.ok(),
+            Err(_) => {
+                let _ = child.start_kill();
+                child.wait().await.ok()
+            }
+        };
+    }
     Ok(Served {
         exit_code: status.and_then(|s| s.code()),
         bytes_in: bytes_in.load(Ordering::Relaxed),
@@ -99,8 +126,18 @@ pub async fn serve_process(
     })
 }
 
-/// Copy until EOF, stamping activity and counting bytes.
-async fn pump<R, W>(mut from: R, mut to: W, base: Instant, last: &AtomicU64, count: &AtomicU64)
+/// Copy until EOF, stamping activity and counting bytes, then close `to`.
+async fn pump<R, W>(from: R, mut to: W, base: Instant, last: &AtomicU64, count: &AtomicU64)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    copy(from, &mut to, base, last, count).await;
+    let _ = to.shutdown().await;
+}
+
+/// Copy until EOF, stamping activity and counting bytes; `to` stays open.
+async fn copy<R, W>(mut from: R, mut to: W, base: Instant, last: &AtomicU64, count: &AtomicU64)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -118,17 +155,25 @@ where
         last.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
     let _ = to.flush().await;
-    let _ = to.shutdown().await;
 }
 
-async fn log_lines<R: AsyncRead + Unpin>(mut r: R, label: &str) {
+/// Log the child's stderr; returns its last non-empty line (control characters removed, bounded).
+async fn log_lines<R: AsyncRead + Unpin>(mut r: R, label: &str) -> Option<String> {
     let mut buf = Vec::new();
     let _ = (&mut r).take(64 * 1024).read_to_end(&mut buf).await;
     let _ = tokio::io::copy(&mut r, &mut tokio::io::sink()).await;
-    for line in String::from_utf8_lossy(&buf)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-    {
+    let text = String::from_utf8_lossy(&buf);
+    let mut last = None;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
         tracing::debug!(service = label, "{line}");
+        last = Some(line);
     }
+    last.map(|l| {
+        l.chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect::<String>()
+            .trim()
+            .to_string()
+    })
 }
