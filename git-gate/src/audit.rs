@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::mirror::{SyncKind, SyncOutcome};
+use crate::mirror::{RefMove, SyncKind, SyncOutcome};
 use crate::push::report::{PushFinding, RefUpdate, ScanReport, UpstreamResult, Verdict};
 
 /// One audit line (after the `ts` field the log adds).
@@ -20,6 +20,9 @@ pub enum AuditEvent {
     Refused(RefusedRecord),
 }
 
+/// Refs listed per sync record; `refs_changed` still counts them all.
+pub const MAX_LISTED_MOVES: usize = 100;
+
 /// The mirror sync that preceded a request.
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncRecord {
@@ -29,6 +32,9 @@ pub struct SyncRecord {
     pub result: &'static str,
     /// Refs that were added, moved or removed by the fetch.
     pub refs_changed: usize,
+    /// Which refs moved, old → new (the first [`MAX_LISTED_MOVES`] by name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refs: Vec<RefMove>,
     /// Why it failed, for `error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -38,15 +44,16 @@ pub struct SyncRecord {
 
 impl From<&SyncOutcome> for SyncRecord {
     fn from(o: &SyncOutcome) -> Self {
-        let (result, refs_changed, error) = match &o.result {
-            Ok((SyncKind::Skipped, n)) => ("skipped", *n, None),
-            Ok((SyncKind::Fetched, n)) => ("fetched", *n, None),
-            Err(e) => ("error", 0, Some(e.0.clone())),
+        let (result, moves, error) = match &o.result {
+            Ok((SyncKind::Skipped, m)) => ("skipped", &m[..], None),
+            Ok((SyncKind::Fetched, m)) => ("fetched", &m[..], None),
+            Err(e) => ("error", &[][..], Some(e.0.clone())),
         };
         SyncRecord {
             id: o.id,
             result,
-            refs_changed,
+            refs_changed: moves.len(),
+            refs: moves.iter().take(MAX_LISTED_MOVES).cloned().collect(),
             error,
             duration_ms: o.duration.as_millis() as u64,
         }

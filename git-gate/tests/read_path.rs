@@ -53,6 +53,25 @@ fn clone_fetch_and_ls_remote_follow_the_upstream() {
     );
     assert!(recs.iter().any(|r| r["sync"]["result"] == "fetched"));
     assert!(recs.iter().all(|r| r["sync"]["duration_ms"].is_u64()));
+    let moved = &recs[1]["sync"];
+    assert_eq!(moved["refs_changed"], 1, "{moved:#}");
+    assert_eq!(moved["refs"][0]["ref"], "refs/heads/main");
+    assert_eq!(moved["refs"][0]["new"], c1.as_str());
+    assert_eq!(
+        moved["refs"][0]["old"].as_str().map(str::len),
+        Some(40),
+        "{moved:#}"
+    );
+    assert!(
+        recs[2]["sync"].get("refs").is_none(),
+        "a skipped sync lists nothing"
+    );
+    assert_eq!(recs[3]["sync"]["refs"][0]["ref"], "refs/heads/feature");
+    assert_eq!(recs[3]["sync"]["refs"][0]["old"], "0".repeat(40));
+    let pruned = &recs[4]["sync"]["refs"][0];
+    assert_eq!(pruned["ref"], "refs/heads/feature");
+    assert_eq!(pruned["old"], feature.as_str());
+    assert_eq!(pruned["new"], "0".repeat(40));
 }
 
 #[test]

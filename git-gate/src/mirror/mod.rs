@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 pub use coalesce::{Coalescer, Job};
 pub use ssh::{HOST_KEY_ALIAS, SshSetup, create_private_dir, shell_quote, write_ssh_setup};
-pub use sync::{RefView, SyncError, SyncKind, explain_failure, parse_ls_remote, read_local_view};
+pub use sync::{
+    RefMove, RefView, SyncError, SyncKind, explain_failure, parse_ls_remote, read_local_view,
+};
 
 use crate::config::{RepoSettings, TimeoutSettings};
 use crate::gitenv::ChildEnv;
@@ -25,8 +27,8 @@ pub const MIRROR_REFSPECS: &[&str] = &["+refs/heads/*:refs/heads/*", "+refs/tags
 pub struct SyncOutcome {
     /// Round number for this repo (1, 2, …), so the audit log shows which requests shared one.
     pub id: u64,
-    /// Skipped or fetched (and how many refs changed), or why it failed.
-    pub result: Result<(SyncKind, usize), SyncError>,
+    /// Skipped or fetched (and which refs moved), or why it failed.
+    pub result: Result<(SyncKind, Vec<RefMove>), SyncError>,
     /// How long the round took.
     pub duration: Duration,
 }

@@ -21,20 +21,44 @@ pub struct RefView {
     pub head: Option<String>,
 }
 
+/// One ref a sync moved; an all-zero id means the ref did not exist on that side.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefMove {
+    /// Full ref name.
+    #[serde(rename = "ref")]
+    pub name: String,
+    /// What the mirror had (zeros: the ref is new).
+    pub old: String,
+    /// What the upstream has (zeros: the ref was deleted).
+    pub new: String,
+}
+
 impl RefView {
-    /// How many refs differ between two views (added, removed or moved).
-    pub fn changes_from(&self, old: &RefView) -> usize {
-        let moved_or_new = self
+    /// The refs that differ between two views (added, removed or moved), by name.
+    pub fn changes_from(&self, old: &RefView) -> Vec<RefMove> {
+        let zero = |like: &str| "0".repeat(like.len());
+        let mut moves: Vec<RefMove> = self
             .refs
             .iter()
             .filter(|(k, v)| old.refs.get(*k) != Some(*v))
-            .count();
-        let removed = old
-            .refs
-            .keys()
-            .filter(|k| !self.refs.contains_key(*k))
-            .count();
-        moved_or_new + removed
+            .map(|(k, v)| RefMove {
+                name: k.clone(),
+                old: old.refs.get(k).cloned().unwrap_or_else(|| zero(v)),
+                new: v.clone(),
+            })
+            .collect();
+        moves.extend(
+            old.refs
+                .iter()
+                .filter(|(k, _)| !self.refs.contains_key(*k))
+                .map(|(k, v)| RefMove {
+                    name: k.clone(),
+                    old: v.clone(),
+                    new: zero(v),
+                }),
+        );
+        moves.sort_by(|a, b| a.name.cmp(&b.name));
+        moves
     }
 }
 
@@ -57,7 +81,7 @@ pub async fn sync_mirror(
     mirror: &Path,
     env: &ChildEnv,
     timeout: Duration,
-) -> Result<(SyncKind, usize), SyncError> {
+) -> Result<(SyncKind, Vec<RefMove>), SyncError> {
     tokio::time::timeout(timeout, sync_inner(mirror, env))
         .await
         .unwrap_or_else(|_| {
@@ -68,11 +92,11 @@ pub async fn sync_mirror(
         })
 }
 
-async fn sync_inner(mirror: &Path, env: &ChildEnv) -> Result<(SyncKind, usize), SyncError> {
+async fn sync_inner(mirror: &Path, env: &ChildEnv) -> Result<(SyncKind, Vec<RefMove>), SyncError> {
     let remote = ls_remote(mirror, env).await?;
     let local = local_view(mirror).await?;
     if remote == local {
-        return Ok((SyncKind::Skipped, 0));
+        return Ok((SyncKind::Skipped, Vec::new()));
     }
     let changed = remote.changes_from(&local);
     if remote.refs != local.refs {
@@ -264,9 +288,24 @@ mod tests {
     fn changes_are_counted() {
         let a = parse_ls_remote("1\trefs/heads/a\n2\trefs/heads/b\n");
         let b = parse_ls_remote("1\trefs/heads/a\n3\trefs/heads/b\n4\trefs/heads/c\n");
-        assert_eq!(b.changes_from(&a), 2);
-        assert_eq!(a.changes_from(&b), 2);
-        assert_eq!(a.changes_from(&a), 0);
+        let moves = b.changes_from(&a);
+        assert_eq!(
+            moves,
+            [
+                RefMove {
+                    name: "refs/heads/b".into(),
+                    old: "2".into(),
+                    new: "3".into()
+                },
+                RefMove {
+                    name: "refs/heads/c".into(),
+                    old: "0".into(),
+                    new: "4".into()
+                },
+            ]
+        );
+        assert_eq!(a.changes_from(&b)[1].new, "0");
+        assert!(a.changes_from(&a).is_empty());
     }
 
     #[test]
