@@ -12,6 +12,9 @@ use git_gate::config::load_settings;
 use git_gate::daemon::Gate;
 use git_gate::scan::{Finding, Scanner};
 
+/// Default for `scan --max-bytes`: each input is read whole into memory, so it is bounded.
+const DEFAULT_SCAN_MAX_BYTES: u64 = 1 << 30;
+
 /// A git:// mirror in front of your real remotes: fetches are always fresh,
 /// pushes are scanned for secrets and forwarded with the gate's own SSH key.
 #[derive(Debug, Parser)]
@@ -40,6 +43,9 @@ enum Command {
         /// With --rules: use only that file's rules, not the built-in pack.
         #[arg(long, requires = "rules")]
         no_default_rules: bool,
+        /// Largest file (or standard input) scanned; a bigger one is an error (exit 2).
+        #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SCAN_MAX_BYTES)]
+        max_bytes: u64,
         /// Files or directories to scan; `-` reads standard input.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
@@ -67,8 +73,9 @@ fn main() -> ExitCode {
         Command::Scan {
             rules,
             no_default_rules,
+            max_bytes,
             paths,
-        } => match scan(rules.as_deref(), !no_default_rules, &paths) {
+        } => match scan(rules.as_deref(), !no_default_rules, max_bytes, &paths) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {
@@ -163,27 +170,45 @@ async fn shutdown_signal() {
 }
 
 /// Scan `paths`; `Ok(true)` when clean.
-fn scan(rules: Option<&Path>, extend_default: bool, paths: &[PathBuf]) -> anyhow::Result<bool> {
+fn scan(
+    rules: Option<&Path>,
+    extend_default: bool,
+    max_bytes: u64,
+    paths: &[PathBuf],
+) -> anyhow::Result<bool> {
     let scanner = Scanner::load(rules, extend_default).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut clean = true;
     let mut out = std::io::stdout().lock();
     for path in paths {
         if path == Path::new("-") {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .context("cannot read standard input")?;
+            let buf = read_bounded(std::io::stdin().lock(), max_bytes, "standard input")?;
             clean &= report(&mut out, "<stdin>", &scanner.scan_blob(None, None, &buf))?;
         } else {
-            clean &= scan_path(&scanner, path, &mut out)?;
+            clean &= scan_path(&scanner, path, max_bytes, &mut out)?;
         }
     }
     Ok(clean)
 }
 
+/// Read all of `input`, failing once it passes `max_bytes` rather than growing without bound.
+fn read_bounded(input: impl Read, max_bytes: u64, what: &str) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    input
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut buf)
+        .with_context(|| format!("cannot read {what}"))?;
+    if buf.len() as u64 > max_bytes {
+        anyhow::bail!(
+            "{what} is larger than {max_bytes} bytes, the scan limit; raise --max-bytes or split the input"
+        );
+    }
+    Ok(buf)
+}
+
 fn scan_path(
     scanner: &Scanner,
     path: &Path,
+    max_bytes: u64,
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<bool> {
     let meta = std::fs::symlink_metadata(path)
@@ -198,15 +223,23 @@ fn scan_path(
             if e.file_name() == ".git" {
                 continue;
             }
-            clean &= scan_path(scanner, &e.path(), out)?;
+            clean &= scan_path(scanner, &e.path(), max_bytes, out)?;
         }
         return Ok(clean);
     }
     if !meta.is_file() {
         return Ok(true);
     }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let shown = path.to_string_lossy();
+    if meta.len() > max_bytes {
+        anyhow::bail!(
+            "{shown} is {} bytes, larger than {max_bytes} bytes, the scan limit; raise --max-bytes or split the file",
+            meta.len()
+        );
+    }
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_bounded(file, max_bytes, &shown)?;
     report(out, &shown, &scanner.scan_blob(Some(&shown), None, &bytes))
 }
 

@@ -91,6 +91,42 @@ fn scan_reports_findings_redacted_with_exit_codes() {
 }
 
 #[test]
+fn scan_refuses_inputs_over_its_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.txt");
+    std::fs::write(&big, vec![b'a'; 4096]).unwrap();
+    let out = gate(
+        &["scan", "--max-bytes", "4095", big.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("is 4096 bytes, larger than 4095 bytes, the scan limit; raise --max-bytes"),
+        "{stderr}"
+    );
+    let out = gate(
+        &["scan", "--max-bytes", "4096", big.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = gate(&["scan", "--max-bytes", "100", "-"], Some(&[b'x'; 101]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("standard input is larger than 100 bytes"),
+        "{}",
+        text(&out.stderr)
+    );
+    let secret = fake_secret("github", 5);
+    let out = gate(
+        &["scan", "--max-bytes", "100", "-"],
+        Some(format!("{secret}\n").as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
+
+#[test]
 fn scan_uses_operator_rules() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.toml");
