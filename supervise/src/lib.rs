@@ -19,4 +19,5 @@ pub mod operator;
 pub mod proposal;
 pub mod queue;
 pub mod server;
+pub mod terminal;
 pub mod wait;

@@ -15,6 +15,7 @@ use crate::current::CurrentConfig;
 use crate::diff;
 use crate::id::ProposalId;
 use crate::queue::{Answer, Entry, Queue, QueueError, Status};
+use crate::terminal::is_hidden_or_control;
 
 /// Exit code for an invalid id or usage error.
 pub const EXIT_USAGE: i32 = 2;
@@ -213,21 +214,18 @@ fn default_user() -> String {
         .unwrap_or_else(|| "operator".into())
 }
 
-/// `s` with control characters shown as escapes, so queue text cannot drive the terminal.
+/// `s` with control and invisible formatting characters (all but tab) shown as `\u{..}` escapes,
+/// so queue text cannot drive or hide anything on the terminal.
 pub fn printable(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c == '\t' || !(c.is_control() || is_bidi_or_invisible(c)) {
+        if c == '\t' || !is_hidden_or_control(c) {
             out.push(c);
         } else {
             let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
         }
     }
     out
-}
-
-fn is_bidi_or_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 fn shorten(s: &str, max: usize) -> String {
@@ -248,7 +246,23 @@ mod tests {
     fn printable_escapes_terminal_controls() {
         assert_eq!(printable("a\u{1b}[31mb\tc"), "a\\u{1b}[31mb\tc");
         assert_eq!(printable("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(printable("tag\u{e0041}"), "tag\\u{e0041}");
         assert_eq!(shorten("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn printable_escapes_everything_proposals_may_not_contain() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let one = c.to_string();
+            if crate::proposal::check_text("x", &one).is_err() {
+                assert_ne!(
+                    printable(&one),
+                    one,
+                    "U+{:04X} refused but printed raw",
+                    u32::from(c)
+                );
+            }
+        }
     }
 
     #[test]

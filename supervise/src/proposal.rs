@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::dockerfile::check_starts_with_from;
 use crate::queue::{NewProposal, Tool};
+use crate::terminal::is_hidden_or_control;
 
 /// Largest `routes`, `dockerfile` or total `allowlist` accepted, in bytes.
 pub const MAX_ARGUMENT_BYTES: usize = 256 * 1024;
@@ -195,7 +196,7 @@ pub fn check_text(field: &str, text: &str) -> Result<(), Invalid> {
             }
             '\t' => true,
             '\r' => chars.peek() == Some(&'\n'),
-            c => !c.is_control() && !is_invisible_format(c),
+            c => !is_hidden_or_control(c),
         };
         if !allowed {
             return Err(Invalid(format!(
@@ -206,22 +207,6 @@ pub fn check_text(field: &str, text: &str) -> Result<(), Invalid> {
         }
     }
     Ok(())
-}
-
-/// Zero-width and bidirectional formatting characters (the "Trojan Source" family).
-fn is_invisible_format(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{061C}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}'
-    )
 }
 
 #[cfg(test)]
