@@ -6,6 +6,8 @@
 //! carries control or invisible formatting characters, so a proposal cannot
 //! repaint or hide parts of the diff the operator reviews.
 
+use std::net::Ipv4Addr;
+
 use bottle_common::located::Source;
 use egress_proxy::host::HostPattern;
 use egress_proxy::routes::parse_routes;
@@ -37,7 +39,7 @@ pub struct EgressBlockArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelockBlockArgs {
-    /// The complete proposed hostname allowlist: every host that should be reachable, current ones included. Entries are hostnames or `*.domain`.
+    /// The complete proposed hostname allowlist: every host that should be reachable, current ones included. Entries are host names or `*.domain` (two or more labels after `*.`), never IP addresses.
     pub allowlist: Vec<String>,
     /// Why you need these hosts: what you were doing, which request was refused, and why it is safe.
     pub justification: String,
@@ -108,9 +110,11 @@ pub fn pipelock_block(args: PipelockBlockArgs) -> Result<NewProposal, Invalid> {
     let mut problems = Vec::new();
     let mut hosts: Vec<String> = Vec::with_capacity(args.allowlist.len());
     for (i, raw) in args.allowlist.iter().enumerate() {
-        match HostPattern::parse(raw) {
-            Ok(pattern) => {
-                let host = pattern.to_string();
+        match HostPattern::parse(raw)
+            .map_err(|e| e.to_string())
+            .and_then(allowlist_entry)
+        {
+            Ok(host) => {
                 if !hosts.contains(&host) {
                     hosts.push(host);
                 }
@@ -125,8 +129,8 @@ pub fn pipelock_block(args: PipelockBlockArgs) -> Result<NewProposal, Invalid> {
             problems.push(format!("… and {more} more invalid entries"));
         }
         return Err(Invalid(format!(
-            "{}\nEntries must be hostnames (api.example.com) or `*.domain` wildcards, without \
-             scheme, port or path.",
+            "{}\nEntries must be host names (api.example.com) or `*.domain` wildcards over at \
+             least two labels (*.example.com), without scheme, port, path or IP addresses.",
             problems.join("\n")
         )));
     }
@@ -137,6 +141,23 @@ pub fn pipelock_block(args: PipelockBlockArgs) -> Result<NewProposal, Invalid> {
         justification,
         content,
     })
+}
+
+/// A pattern pipelock can allowlist: a host name, or `*.` over at least two labels.
+fn allowlist_entry(pattern: HostPattern) -> Result<String, String> {
+    match &pattern {
+        HostPattern::Exact(host) if host.starts_with('[') || host.parse::<Ipv4Addr>().is_ok() => {
+            Err(format!(
+                "`{host}` is an IP address; pipelock allowlists host names, so name the host \
+                 (e.g. api.example.com) instead of its address"
+            ))
+        }
+        HostPattern::Subdomains(suffix) if !suffix.contains('.') => Err(format!(
+            "`{pattern}` would allow every host under the top-level domain `{suffix}`; a \
+             wildcard needs at least two labels after `*.`, as in `*.example.{suffix}`"
+        )),
+        _ => Ok(pattern.to_string()),
+    }
 }
 
 /// Validate `capability-block`: a Dockerfile whose first instruction is FROM.
@@ -282,6 +303,33 @@ mod tests {
             .collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(pipelock(&refs).unwrap_err().0.contains("over the limit"));
+        let e = pipelock(&[
+            "169.254.169.254",
+            "[::1]",
+            "::1",
+            "*.com",
+            "*.Org.",
+            "ok.com",
+        ])
+        .unwrap_err()
+        .0;
+        for i in 0..5 {
+            assert!(e.contains(&format!("allowlist[{i}]")), "{e}");
+        }
+        assert!(!e.contains("allowlist[5]"), "{e}");
+        assert!(e.contains("`169.254.169.254` is an IP address"), "{e}");
+        assert!(e.contains("`[::1]` is an IP address"), "{e}");
+        assert!(
+            e.contains("`*.com` would allow every host under the top-level domain"),
+            "{e}"
+        );
+        assert!(e.contains("at least two labels after `*.`"), "{e}");
+        assert_eq!(
+            pipelock(&["*.example.com", "*.co.uk", "localhost"])
+                .unwrap()
+                .content,
+            "*.example.com\n*.co.uk\nlocalhost\n"
+        );
         let bad: Vec<String> = (0..50).map(|i| format!("bad host {i}")).collect();
         let refs: Vec<&str> = bad.iter().map(String::as_str).collect();
         assert!(pipelock(&refs).unwrap_err().0.contains("and 30 more"));

@@ -425,8 +425,8 @@ fn tool_definitions() -> Vec<McpTool> {
             "pipelock-block",
             "Call this when pipelock (the last hop to the internet) refused a host that egress-proxy \
              allowed. Pass the COMPLETE proposed hostname allowlist (the current entries plus the \
-             hosts you need), each a hostname or *.domain. The proposal is queued for a human \
-             operator and this call waits for the decision.",
+             hosts you need), each a host name (not an IP address) or *.domain. The proposal is \
+             queued for a human operator and this call waits for the decision.",
             input(schema_for_input::<PipelockBlockArgs>()),
         )
         .with_raw_output_schema(outcome.clone())
