@@ -10,6 +10,7 @@
 #   * push of a large change (new branch, 2000 files): direct vs gate (scanned)
 #   * scanner throughput: `git-gate scan` over a generated source corpus
 # Each timing is the median of 7 runs. Needs git, openssh-server and cargo.
+# Ends with the targets (warm clone <= 1.3x direct; scanner >= 100 MB/s), each met or not.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 commits=${1:-3000}
@@ -201,3 +202,10 @@ for kind in ("skipped", "fetched"):
 ')
 echo "upstream sync before each request (median): ${sync_stats%; }"
 echo "scanner: $((corpus_bytes / 1000000)) MB in ${s_ms} ms = ${mbps} MB/s ($findings planted findings)"
+
+verdict() { python3 -c "print('met' if $1 else 'NOT met')"; }
+clone_ratio=$(python3 -c "print(f'{$c_gate/$c_direct:.2f}')")
+echo
+echo "targets:"
+printf '  %-34s %-12s %s\n' "warm clone <= 1.3x direct" "${clone_ratio}x" "$(verdict "$clone_ratio <= 1.3")"
+printf '  %-34s %-12s %s\n' "scanner >= 100 MB/s" "${mbps} MB/s" "$(verdict "$mbps >= 100")"

@@ -40,6 +40,21 @@ impl CurrentConfig {
             .map_err(|e| e.to_string())
     }
 
+    /// `target` as a proposal's recorded base: its text, `""` if it does not exist, `None`
+    /// (with a warning) if it cannot be read.
+    pub fn base(&self, target: Target) -> Option<String> {
+        match self.read(target) {
+            Ok(text) => Some(text.unwrap_or_default()),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot record the current {} with the proposal: {e}",
+                    target.file_name()
+                );
+                None
+            }
+        }
+    }
+
     /// The current routes re-rendered by the routes parser, so only token *sources* can appear.
     pub fn routes_listing(&self) -> Result<String, String> {
         let path = self.path(Target::Routes);
@@ -91,7 +106,11 @@ mod tests {
                 .unwrap_err()
                 .contains("did you mean")
         );
+        assert_eq!(config.base(Target::Dockerfile).as_deref(), Some(""));
         std::fs::write(dir.path().join("Dockerfile"), b"FROM \xff\n").unwrap();
         assert!(config.read(Target::Dockerfile).is_err());
+        assert_eq!(config.base(Target::Dockerfile), None);
+        std::fs::write(dir.path().join("allowlist"), "a.com\n").unwrap();
+        assert_eq!(config.base(Target::Allowlist).as_deref(), Some("a.com\n"));
     }
 }

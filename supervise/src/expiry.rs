@@ -104,6 +104,7 @@ mod tests {
             tool: Tool::PipelockBlock,
             justification: "j".into(),
             content: "a.com\n".into(),
+            base: None,
         };
         let old = queue.submit(new()).unwrap();
         let answered = queue.submit(new()).unwrap();

@@ -167,25 +167,39 @@ fn show(queue: &Queue, raw_id: &str, current: Option<&Path>) -> Result<String, F
         let _ = writeln!(text, "  {}", printable(line));
     }
     text.push('\n');
-    let (old, old_name) = match current {
-        Some(dir) => {
+    let (old, old_name, against) = match (current, &p.base) {
+        (Some(dir), _) => {
             let config = CurrentConfig::new(dir);
             let old = config
                 .read(p.target)
                 .map_err(|message| Failure { code: 1, message })?;
-            (old.unwrap_or_default(), format!("current/{target}"))
+            let against = format!("the current {target} in {}", dir.display());
+            (
+                old.unwrap_or_default(),
+                format!("current/{target}"),
+                against,
+            )
         }
-        None => {
-            let _ = writeln!(
-                text,
-                "(no --current-config given: showing the whole proposed file as added)"
-            );
-            (String::new(), "/dev/null".to_string())
-        }
+        (None, Some(base)) => (
+            base.clone(),
+            format!("base/{target}"),
+            format!(
+                "{target} as it was when the agent proposed this (recorded by the server; \
+                 --current-config DIR diffs against the file as it is now)"
+            ),
+        ),
+        (None, None) => (
+            String::new(),
+            "/dev/null".to_string(),
+            "an empty file: no base was recorded with this proposal and no --current-config \
+             was given"
+                .to_string(),
+        ),
     };
+    let _ = writeln!(text, "diff against {}:", printable(&against));
     let lines = diff::unified(&old, &p.content, &old_name, &format!("proposed/{target}"));
     if lines.is_empty() {
-        let _ = writeln!(text, "(the proposal is identical to the current {target})");
+        let _ = writeln!(text, "(the proposal is identical to it)");
     }
     for line in &lines {
         let _ = writeln!(text, "{}", printable(&line.text));
@@ -276,6 +290,7 @@ mod tests {
                 tool: Tool::PipelockBlock,
                 justification: "pip\ninstall".into(),
                 content: "a.com\npypi.org\n".into(),
+                base: Some("a.com\n".into()),
             })
             .unwrap();
         let text = show(&queue, p.id.as_str(), Some(c.path())).unwrap();
@@ -285,8 +300,31 @@ mod tests {
         );
         assert!(text.contains(" a.com\n+pypi.org\n"), "{text}");
         assert!(text.contains("  pip\n  install\n"), "{text}");
+        assert!(
+            text.contains("diff against the current allowlist in"),
+            "{text}"
+        );
         let text = show(&queue, p.id.as_str(), None).unwrap();
+        assert!(
+            text.contains("--- base/allowlist\n+++ proposed/allowlist\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("as it was when the agent proposed this"),
+            "{text}"
+        );
+        assert!(text.contains(" a.com\n+pypi.org\n"), "{text}");
+        let old = queue
+            .submit(NewProposal {
+                tool: Tool::PipelockBlock,
+                justification: "j".into(),
+                content: "b.com\n".into(),
+                base: None,
+            })
+            .unwrap();
+        let text = show(&queue, old.id.as_str(), None).unwrap();
         assert!(text.contains("--- /dev/null"), "{text}");
+        assert!(text.contains("no base was recorded"), "{text}");
         let e = show(&queue, "../x", None).unwrap_err();
         assert_eq!(e.code, EXIT_USAGE);
     }

@@ -82,6 +82,7 @@ pub fn egress_block(args: EgressBlockArgs) -> Result<NewProposal, Invalid> {
         tool: Tool::EgressBlock,
         justification,
         content: args.routes,
+        base: None,
     })
 }
 
@@ -140,6 +141,7 @@ pub fn pipelock_block(args: PipelockBlockArgs) -> Result<NewProposal, Invalid> {
         tool: Tool::PipelockBlock,
         justification,
         content,
+        base: None,
     })
 }
 
@@ -170,6 +172,7 @@ pub fn capability_block(args: CapabilityBlockArgs) -> Result<NewProposal, Invali
         tool: Tool::CapabilityBlock,
         justification,
         content: args.dockerfile,
+        base: None,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The proposal queue: plain JSON files in one directory, the one format every reader shares.
 //!
 //! The server writes `<id>.proposal.json` once (created atomically, never
-//! rewritten). Whoever answers (the `supervise queue` CLI, the launcher's
+//! rewritten), recording the target file it was proposed against. Whoever answers (the `supervise queue` CLI, the launcher's
 //! dashboard, the server's expiry sweep) creates `<id>.decision.json` with
 //! [`create_atomic`], so of two racing answers exactly one wins and the other
 //! gets [`QueueError::AlreadyAnswered`]. Readers never see a half-written
@@ -133,6 +133,8 @@ pub struct NewProposal {
     pub justification: String,
     /// The full proposed file (routes YAML, allowlist lines, or Dockerfile).
     pub content: String,
+    /// The target file as it was when proposed (`""` if absent); `None` if it could not be read.
+    pub base: Option<String>,
 }
 
 /// `<id>.proposal.json`: what the agent asked for.
@@ -152,6 +154,10 @@ pub struct Proposal {
     pub justification: String,
     /// The full proposed file that would replace `target`.
     pub content: String,
+    /// `target` as it was when proposed (`""` if it did not exist), so the proposal can be
+    /// reviewed as a diff without the current config; `None` if it was not recorded.
+    #[serde(default)]
+    pub base: Option<String>,
 }
 
 impl Proposal {
@@ -338,10 +344,13 @@ impl Queue {
     }
 
     /// Queue a validated proposal under a fresh id, atomically.
+    ///
+    /// The base is left out (and a warning logged) if keeping it would make the
+    /// file larger than readers accept.
     pub fn submit(&self, new: NewProposal) -> Result<Proposal, QueueError> {
         for _ in 0..16 {
             let now = OffsetDateTime::now_utc();
-            let proposal = Proposal {
+            let mut proposal = Proposal {
                 version: FORMAT_VERSION,
                 id: ProposalId::generate(now),
                 tool: new.tool,
@@ -349,14 +358,24 @@ impl Queue {
                 created_at: format_rfc3339(now),
                 justification: new.justification.clone(),
                 content: new.content.clone(),
+                base: new.base.clone(),
             };
+            let mut json = to_json(&proposal);
+            if json.len() as u64 > MAX_FILE_BYTES && proposal.base.is_some() {
+                tracing::warn!(
+                    id = %proposal.id,
+                    "the current {} is too large to record with the proposal; \
+                     review it with --current-config",
+                    proposal.target.file_name()
+                );
+                proposal.base = None;
+                json = to_json(&proposal);
+            }
             let path = self.proposal_path(&proposal.id);
-            if create_atomic(&path, &to_json(&proposal), FILE_MODE).map_err(|source| {
-                QueueError::Io {
-                    action: "write proposal",
-                    path: path.clone(),
-                    source,
-                }
+            if create_atomic(&path, &json, FILE_MODE).map_err(|source| QueueError::Io {
+                action: "write proposal",
+                path: path.clone(),
+                source,
             })? {
                 return Ok(proposal);
             }
@@ -632,6 +651,7 @@ mod tests {
             tool,
             justification: "need it".into(),
             content: content.into(),
+            base: Some(String::new()),
         }
     }
 
@@ -679,6 +699,41 @@ mod tests {
         assert_eq!(raw["status"], "rejected");
         assert_eq!(raw["comment"], "no");
         assert_eq!(raw["decided_by"], "bob");
+    }
+
+    #[test]
+    fn the_base_is_recorded_and_older_files_without_it_still_read() {
+        let (dir, q) = queue();
+        let p = q
+            .submit(NewProposal {
+                base: Some("routes: []\n".into()),
+                ..new(Tool::EgressBlock, "routes:\n  - host: a.com\n")
+            })
+            .unwrap();
+        assert_eq!(
+            q.get(&p.id).unwrap().proposal.base.as_deref(),
+            Some("routes: []\n")
+        );
+        let path = dir.path().join(format!("{}.proposal.json", p.id));
+        let mut raw: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(raw["base"], "routes: []\n");
+        raw.as_object_mut().unwrap().remove("base");
+        std::fs::write(&path, serde_json::to_vec(&raw).unwrap()).unwrap();
+        assert_eq!(q.get(&p.id).unwrap().proposal.base, None);
+
+        let huge = "\u{1}".repeat(MAX_FILE_BYTES as usize / 4);
+        let p = q
+            .submit(NewProposal {
+                base: Some(huge),
+                ..new(Tool::CapabilityBlock, "FROM x\n")
+            })
+            .unwrap();
+        assert_eq!(
+            p.base, None,
+            "a base that would overflow the file is left out"
+        );
+        assert_eq!(q.get(&p.id).unwrap().proposal.content, "FROM x\n");
     }
 
     #[test]

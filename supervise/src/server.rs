@@ -101,8 +101,13 @@ impl Supervise {
             Ok(new) => new,
             Err(invalid) => return self.refuse(tool.name(), &invalid.0),
         };
-        let queue = self.inner.queue.clone();
-        let submitted = tokio::task::spawn_blocking(move || queue.submit(new)).await;
+        let (queue, current) = (self.inner.queue.clone(), self.inner.current.clone());
+        let submitted = tokio::task::spawn_blocking(move || {
+            let mut new = new;
+            new.base = current.base(new.tool.target());
+            queue.submit(new)
+        })
+        .await;
         let proposal = match submitted {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => return server_fault(&format!("cannot queue the proposal: {e}")),

@@ -132,6 +132,7 @@ mod tests {
                 tool: Tool::EgressBlock,
                 justification: "j".into(),
                 content: "routes: []\n".into(),
+                base: None,
             })
             .unwrap();
         (dir, queue, p.id)

@@ -222,6 +222,16 @@ fn approve_round_trip_while_the_call_waits() {
         let shown = String::from_utf8_lossy(&show.stdout);
         assert!(shown.contains("+  - host: api.github.com"), "{shown}");
         assert!(shown.contains("clone acme's repos"), "{shown}");
+        let recorded = queue_cli(&["show", &id, "--queue", sv.queue.to_str().unwrap()]);
+        let recorded = String::from_utf8_lossy(&recorded.stdout);
+        assert!(
+            recorded.contains("--- base/routes.yaml\n+++ proposed/routes.yaml\n"),
+            "{recorded}"
+        );
+        assert!(
+            recorded.contains("   - host: a.com\n+  - host: api.github.com\n"),
+            "diff against the routes the agent proposed against: {recorded}"
+        );
 
         let out = queue_cli(&[
             "approve",

@@ -19,6 +19,7 @@ fn queue_with(proposals: &[(Tool, &str, &str)]) -> (tempfile::TempDir, Queue, Ve
                     tool: *tool,
                     justification: justification.to_string(),
                     content: content.to_string(),
+                    base: None,
                 })
                 .unwrap()
                 .id

@@ -375,6 +375,7 @@ pub(crate) mod tests {
                     created_at: "2026-01-01T00:00:00.000Z".into(),
                     justification: "curl needs /v2\nsecond line".into(),
                     content: "routes:\n  - host: evil.example\n".into(),
+                    base: None,
                 },
                 decision: None,
             },

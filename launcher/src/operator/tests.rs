@@ -110,6 +110,7 @@ impl Bottle {
                 tool,
                 justification: "need it for the task".into(),
                 content: content.into(),
+                base: None,
             })
             .unwrap()
             .id
