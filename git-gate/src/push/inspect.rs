@@ -107,17 +107,13 @@ pub fn inspect_push(
                 Some(ObjectType::Tree) => {
                     let tree = obj.peel_to_tree()?;
                     if ins.scanned_objects.insert(tree.id()) {
-                        ins.scan_tree(
-                            &tree,
-                            &format!("{} (tree)", ins.out.redactions.apply(&u.name)),
-                        )?;
+                        ins.scan_tree(&tree, &format!("{} (tree)", u.name))?;
                     }
                     break;
                 }
                 Some(ObjectType::Blob) => {
                     if ins.scanned_objects.insert(obj.id()) {
-                        let label = format!("{} (blob)", ins.out.redactions.apply(&u.name));
-                        ins.scan_blob_oid(obj.id(), None, &label)?;
+                        ins.scan_blob_oid(obj.id(), None, &format!("{} (blob)", u.name))?;
                     }
                     break;
                 }
