@@ -1,9 +1,14 @@
 //! The compose file: serde types for the subset of the Compose format bottle
 //! writes, in file format 2.4 so Compose v1 (1.29) and v2 both accept it.
+//!
+//! Compose substitutes `$VAR` and `${VAR}` in every string of the file from
+//! its own environment. Every string is written with `$` doubled ([`escape`]),
+//! so a bottle's `env: {A: "${GH_TOKEN}"}` stays those characters instead of
+//! becoming the host's token.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// Compose file format version: 2.4 has `init`, `runtime` and internal networks, and v1 and v2 read it.
 pub const FORMAT_VERSION: &str = "2.4";
@@ -23,47 +28,63 @@ pub struct ComposeFile {
 #[derive(Debug, Default, Serialize)]
 pub struct Service {
     /// Image reference.
+    #[serde(serialize_with = "escaped")]
     pub image: String,
     /// Fixed container name (`<id>-<service>`), so `docker` commands can name it.
+    #[serde(serialize_with = "escaped")]
     pub container_name: String,
     /// `uid:gid` to run as, when not the image's user.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "escaped_opt"
+    )]
     pub user: Option<String>,
     /// Replaces the image's entrypoint.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
     pub entrypoint: Vec<String>,
     /// Arguments (after the entrypoint).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
     pub command: Vec<String>,
     /// Environment (never secrets).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        serialize_with = "escaped_map"
+    )]
     pub environment: BTreeMap<String, String>,
     /// Bind mounts, `host:container[:ro]`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
     pub volumes: Vec<String>,
     /// Networks it joins.
+    #[serde(serialize_with = "escaped_seq")]
     pub networks: Vec<String>,
     /// `host:ip` entries for /etc/hosts.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
     pub extra_hosts: Vec<String>,
     /// `bottle.id` and `bottle.service`.
+    #[serde(serialize_with = "escaped_map")]
     pub labels: BTreeMap<String, String>,
     /// Run a reaping init as PID 1.
     pub init: bool,
     /// OCI runtime (`runsc`), when not the engine default.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "escaped_opt"
+    )]
     pub runtime: Option<String>,
     /// Capabilities removed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
     pub cap_drop: Vec<String>,
     /// Capabilities added back.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
     pub cap_add: Vec<String>,
     /// `no-new-privileges` and friends.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
     pub security_opt: Vec<String>,
     /// Memory limit (`4g`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "escaped_opt"
+    )]
     pub mem_limit: Option<String>,
     /// CPU limit.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,7 +93,7 @@ pub struct Service {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<u32>,
     /// Services started first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
     pub depends_on: Vec<String>,
 }
 
@@ -86,10 +107,22 @@ pub struct Network {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub external: bool,
     /// The existing network's name (with `external`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "escaped_opt"
+    )]
     pub name: Option<String>,
+    /// Options for the network driver (`com.docker.network.bridge.inhibit_ipv4`).
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        serialize_with = "escaped_map"
+    )]
+    pub driver_opts: BTreeMap<String, String>,
     /// `bottle.id` (created networks only).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        serialize_with = "escaped_map"
+    )]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -101,6 +134,30 @@ impl ComposeFile {
         text.push_str(&serde_saphyr::to_string(self)?);
         Ok(text)
     }
+}
+
+/// `text` with every `$` doubled, so Compose reads it literally instead of substituting variables.
+pub fn escape(text: &str) -> String {
+    text.replace('$', "$$")
+}
+
+fn escaped<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&escape(text))
+}
+
+fn escaped_opt<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match text {
+        Some(t) => s.serialize_some(&escape(t)),
+        None => s.serialize_none(),
+    }
+}
+
+fn escaped_seq<S: Serializer>(items: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(items.iter().map(|i| escape(i)))
+}
+
+fn escaped_map<S: Serializer>(map: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(map.iter().map(|(k, v)| (escape(k), escape(v))))
 }
 
 /// The labels every container and network of bottle `id` carries.
