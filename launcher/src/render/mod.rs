@@ -2,7 +2,8 @@
 //! read-only current config, git-gate's config, secrets and the compose file.
 //!
 //! `bottle render` and `bottle start` share this code; only start writes
-//! secret material (tokens, copies of git keys).
+//! credentials (tokens, copies of git keys). Both mint the per-bottle CAs,
+//! whose private keys stay in `ca/` (0600).
 
 pub mod compose;
 pub mod pipelock;
@@ -37,11 +38,35 @@ pub struct Secrets<'a> {
 }
 
 /// Write the whole project for `plan` into `state`.
+///
+/// The compose file is rendered in memory first, so a state path Compose
+/// cannot mount fails before anything is written. If writing fails later,
+/// secret material (tokens, key copies, CA keys) already written is removed
+/// before the error is returned.
 pub fn materialize(
     plan: &Plan,
     state: &StateDir,
     options: &RenderOptions,
     secrets: Option<&Secrets<'_>>,
+) -> anyhow::Result<()> {
+    let compose = topology::compose_file(plan, state, options)?.to_yaml()?;
+    let Err(failed) = write_project(plan, state, options, secrets, &compose) else {
+        return Ok(());
+    };
+    match scrub_secrets(state) {
+        Ok(()) => Err(failed),
+        Err(e) => Err(anyhow::anyhow!(
+            "{failed:#}; removing the secret material written so far failed too: {e:#}"
+        )),
+    }
+}
+
+fn write_project(
+    plan: &Plan,
+    state: &StateDir,
+    options: &RenderOptions,
+    secrets: Option<&Secrets<'_>>,
+    compose: &str,
 ) -> anyhow::Result<()> {
     mkdir(state.root(), 0o700)?;
     write_cas(plan, state)?;
@@ -75,9 +100,7 @@ pub fn materialize(
     for sidecar in ["egress-proxy", "git-gate", "supervise"] {
         mkdir(&state.logs_of(sidecar), 0o755)?;
     }
-    let file = topology::compose_file(plan, state, options)?;
-    write_text(&state.compose_file(), &file.to_yaml()?, 0o644)?;
-    Ok(())
+    write_text(&state.compose_file(), compose, 0o644)
 }
 
 /// Write `text` atomically, creating the parent directory.
@@ -120,12 +143,6 @@ fn write_cas(plan: &Plan, state: &StateDir) -> anyhow::Result<()> {
     for (i, path) in plan.trust_ca.iter().enumerate() {
         let pem = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read egress.trust_ca file {}", path.display()))?;
-        if !pem.contains("-----BEGIN CERTIFICATE-----") {
-            anyhow::bail!(
-                "egress.trust_ca file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                path.display()
-            );
-        }
         write_text(
             &trust_egress.join(topology::trust_file_name(i)),
             &pem,

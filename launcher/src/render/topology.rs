@@ -1,13 +1,14 @@
 //! The bottle's topology as a compose project:
 //!
 //! ```text
-//!   internal (internal: true, no route out)        egress
+//!   internal (internal: true, no host address)      egress
 //!   agent ──► egress-proxy ────────────────────────► pipelock ──► out
 //!   agent ──► git-gate ────────────────────────────► ssh upstreams
 //!   agent ──► supervise
 //! ```
 //!
-//! The agent joins only `internal`. egress-proxy and git-gate join both;
+//! The agent joins only `internal`, where the host has no address either
+//! (see [`INHIBIT_IPV4`]). egress-proxy and git-gate join both;
 //! supervise joins only `internal`; pipelock joins only `egress`. Each
 //! secret directory is mounted into exactly one sidecar.
 
@@ -53,6 +54,14 @@ pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// agent: it would also strip the capabilities of provisioning's
 /// `docker exec -u 0` (CA install, transcript ownership).
 const AGENT_CAP_DROP: &[&str] = &["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"];
+
+/// Bridge option that leaves the host without an address on the internal
+/// network. `internal: true` only stops forwarding; a container on it still
+/// has a default route to the host's bridge address, and packets for any of
+/// the host's own addresses are delivered to host services listening there.
+/// Without that address nothing answers for the gateway and the host is out
+/// of reach, under runc and runsc alike.
+pub const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
 
 /// Inside egress-proxy: live routes directory.
 const EP_LIVE: &str = "/etc/egress-proxy/live";
@@ -199,6 +208,9 @@ pub fn compose_file(
             Service {
                 image: p.image.clone(),
                 container_name: state.container("pipelock"),
+                // Like egress-proxy: your uid:gid reads its 0700 CA directory
+                // without DAC_OVERRIDE, and listening on 8888 needs no capability.
+                user: Some(options.host_user.clone()),
                 command: [
                     "run",
                     "--listen",
@@ -216,6 +228,7 @@ pub fn compose_file(
                 networks: vec!["egress".into()],
                 labels: labels(id, Some("pipelock")),
                 init: true,
+                cap_drop: vec!["ALL".into()],
                 security_opt: sidecar_opts.clone(),
                 ..Service::default()
             },
@@ -333,6 +346,7 @@ pub fn compose_file(
         "internal".to_string(),
         Network {
             internal: true,
+            driver_opts: BTreeMap::from([(INHIBIT_IPV4.to_string(), "true".to_string())]),
             labels: labels(id, None),
             ..Network::default()
         },
@@ -457,6 +471,11 @@ mod tests {
         assert_eq!(agent.networks, ["internal"]);
         assert_eq!(agent.runtime.as_deref(), Some("runsc"));
         assert!(file.networks["internal"].internal);
+        assert_eq!(
+            file.networks["internal"].driver_opts[INHIBIT_IPV4], "true",
+            "the host has no address the agent could reach"
+        );
+        assert!(file.networks["egress"].driver_opts.is_empty());
         assert!(!file.networks["egress"].internal);
         assert_eq!(file.services["supervise"].networks, ["internal"]);
         assert_eq!(file.services["pipelock"].networks, ["egress"]);
@@ -686,5 +705,80 @@ mod tests {
             "{yaml}"
         );
         assert!(!yaml.contains("pipelock"), "{yaml}");
+    }
+
+    #[test]
+    fn sidecars_drop_capabilities_and_cannot_gain_them() {
+        let (_h, plan) = plan("");
+        assert!(plan.pipelock.is_some());
+        let out = tempfile::tempdir().unwrap();
+        let state = StateDir::at(out.path(), "coder-abc123");
+        let options = RenderOptions {
+            host_user: "1000:1000".into(),
+            agent_image: "bottle-agent:latest".into(),
+            runtime: None,
+            keep_live_config: false,
+        };
+        let file = compose_file(&plan, &state, &options).unwrap();
+        for name in ["egress-proxy", "pipelock", "git-gate", "supervise"] {
+            let s = &file.services[name];
+            assert_eq!(s.cap_drop, ["ALL"], "{name}");
+            assert_eq!(s.security_opt, ["no-new-privileges:true"], "{name}");
+            if name == "git-gate" {
+                assert_eq!(s.cap_add, ["DAC_OVERRIDE"]);
+            } else {
+                assert!(s.cap_add.is_empty(), "{name}");
+                assert_eq!(s.user.as_deref(), Some("1000:1000"), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn dollar_signs_reach_compose_escaped() {
+        let (_h, plan) = plan("env: { A: \"${API_TOKEN}\", B: \"$HOME and $$\" }\n");
+        let (_o, _s, yaml) = render(&plan, "1000:1000");
+        assert!(yaml.contains("A: $${API_TOKEN}"), "{yaml}");
+        assert!(yaml.contains("B: $$HOME and $$$$"), "{yaml}");
+        assert!(!yaml.contains("A: ${"), "{yaml}");
+    }
+
+    #[test]
+    fn a_failed_render_leaves_no_secret_material() {
+        let (home, plan) = plan("");
+        let tokens = crate::plan::read_tokens(&plan, |_| Some("tok-partial".into())).unwrap();
+        let options = RenderOptions {
+            host_user: "1000:1000".into(),
+            agent_image: "bottle-agent:latest".into(),
+            runtime: None,
+            keep_live_config: false,
+        };
+        let secrets = crate::render::Secrets { tokens: &tokens };
+        // The git key vanishes after the plan was made: the token file is already written then.
+        std::fs::remove_file(home.path().join("bottles/key")).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let state = StateDir::at(out.path(), "coder-abc123");
+        let e = crate::render::materialize(&plan, &state, &options, Some(&secrets))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot read git identity file"), "{e}");
+        assert!(!state.secrets().exists(), "tokens left behind");
+        assert!(!state.root().join("ca").exists(), "CA keys left behind");
+        let mut files = Vec::new();
+        files.extend(walk(state.root()));
+        for f in files {
+            let text = std::fs::read(&f).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&text).contains("tok-partial"),
+                "token in {}",
+                f.display()
+            );
+        }
+        // A path Compose cannot mount fails before anything is written.
+        let bad = StateDir::at(&out.path().join("a:b"), "coder-abc123");
+        let e = crate::render::materialize(&plan, &bad, &options, Some(&secrets))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("contains `:`"), "{e}");
+        assert!(!bad.root().exists());
     }
 }
