@@ -217,10 +217,13 @@ pub fn mkdir(dir: &Path, mode: u32) -> io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
 }
 
+/// Length of the random part of a bottle id.
+pub const ID_SUFFIX_LEN: usize = 6;
+
 /// A new bottle identity: the agent name and a random suffix.
 pub fn new_id(agent: &str) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = [0u8; 6];
+    let mut bytes = [0u8; ID_SUFFIX_LEN];
     getrandom::fill(&mut bytes).expect("the OS random number generator is unavailable");
     let suffix: String = bytes
         .iter()
@@ -228,6 +231,23 @@ pub fn new_id(agent: &str) -> String {
         .collect();
     format!("{agent}-{suffix}")
 }
+
+/// Whether `id` is a bottle id as [`new_id`] makes them: an agent name, `-`, and
+/// the random suffix. The one check for ids from the command line, state
+/// directory names and container labels, so none of them can name a path
+/// outside the state directory.
+pub fn valid_id(id: &str) -> bool {
+    id.rsplit_once('-').is_some_and(|(agent, suffix)| {
+        crate::manifest::valid_name(agent)
+            && suffix.len() == ID_SUFFIX_LEN
+            && suffix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
+/// What a bottle id looks like, for error messages.
+pub const ID_RULE: &str = "a bottle id is an agent name, `-`, and six lowercase letters or digits (see `bottle list --all`)";
 
 /// Every bottle with a state directory under `state_root`, sorted by id.
 pub fn all(state_root: &Path) -> Vec<StateDir> {
@@ -238,7 +258,7 @@ pub fn all(state_root: &Path) -> Vec<StateDir> {
         .filter(|e| e.path().join("metadata.json").is_file())
         .filter_map(|e| {
             let id = e.file_name().to_str()?.to_string();
-            Some(StateDir::new(state_root, &id))
+            valid_id(&id).then(|| StateDir::new(state_root, &id))
         })
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -258,7 +278,31 @@ mod tests {
             a.starts_with("coder-") && a.len() == "coder-".len() + 6,
             "{a}"
         );
-        assert!(crate::manifest::valid_name(&a));
+        assert!(valid_id(&a));
+        let longest = new_id(&"x".repeat(48));
+        assert!(valid_id(&longest), "{longest}");
+    }
+
+    #[test]
+    fn ids_that_could_name_other_paths_are_refused() {
+        for bad in [
+            "",
+            "coder",
+            "coder-",
+            "coder-abc12",
+            "coder-abc1234",
+            "coder-ABC123",
+            "../x-abc123",
+            "-abc123",
+            "a/b-abc123",
+            "..-abc123",
+            "coder-abc12/",
+            "coder-ab.123",
+            &format!("{}-abc123", "x".repeat(49)),
+        ] {
+            assert!(!valid_id(bad), "{bad:?}");
+        }
+        assert!(valid_id("coder-abc123") && valid_id("my_agent-2-000000"));
     }
 
     #[test]
@@ -285,6 +329,9 @@ mod tests {
         m.write(&s).unwrap();
         assert_eq!(Metadata::read(&s).unwrap(), m);
         std::fs::create_dir_all(dir.path().join("not-a-bottle")).unwrap();
+        let hostile = dir.path().join("..-abc123");
+        std::fs::create_dir_all(&hostile).unwrap();
+        std::fs::write(hostile.join("metadata.json"), "{}").unwrap();
         let found = all(dir.path());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].id(), "coder-abc123");

@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 
 use anyhow::bail;
 
-use super::{Home, confirm};
+use super::{Home, confirm, require_terminal};
+
+const QUESTION: &str = "Remove these for good?";
 use crate::docker;
 use crate::state::{self, StateDir};
 
@@ -27,36 +29,100 @@ pub struct CleanupArgs {
     pub dry_run: bool,
 }
 
-/// Remove leftovers.
-pub async fn cleanup(home: &Home, args: CleanupArgs) -> anyhow::Result<u8> {
-    docker::check_engine().await?;
-    let containers = docker::bottle_containers().await?;
-    let networks = docker::bottle_networks().await?;
+/// What `cleanup` found: the bottles to remove, and labels it refuses to act on.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Targets {
+    /// Valid bottle ids to remove.
+    pub ids: BTreeSet<String>,
+    /// Containers and networks whose `bottle.id` label is not a bottle id: never touched.
+    pub ignored: Vec<String>,
+}
+
+/// Decide what to remove from the state directories and Docker's labelled objects.
+///
+/// Every id, from the command line or from a label, goes through
+/// [`state::valid_id`] before it can name a state directory: a label like
+/// `../../x` is reported and left alone.
+pub fn choose_targets(
+    requested: &[String],
+    states: &[StateDir],
+    containers: &[docker::BottleContainer],
+    networks: &[(String, String)],
+) -> anyhow::Result<Targets> {
+    let mut out = Targets::default();
+    for c in containers.iter().filter(|c| !state::valid_id(&c.bottle)) {
+        out.ignored.push(format!(
+            "container {} (bottle.id label `{}`)",
+            c.name.escape_default(),
+            c.bottle.escape_default()
+        ));
+    }
+    for (n, b) in networks.iter().filter(|(_, b)| !state::valid_id(b)) {
+        out.ignored.push(format!(
+            "network {} (bottle.id label `{}`)",
+            n.escape_default(),
+            b.escape_default()
+        ));
+    }
+    let containers: Vec<&docker::BottleContainer> = containers
+        .iter()
+        .filter(|c| state::valid_id(&c.bottle))
+        .collect();
+    let networks: Vec<&(String, String)> = networks
+        .iter()
+        .filter(|(_, b)| state::valid_id(b))
+        .collect();
     let running: BTreeSet<&str> = containers
         .iter()
         .filter(|c| c.service == "agent" && c.state == "running")
         .map(|c| c.bottle.as_str())
         .collect();
-    let states = state::all(&home.state_root());
-    let mut targets: BTreeSet<String> = BTreeSet::new();
-    if args.ids.is_empty() {
-        targets.extend(states.iter().map(|s| s.id().to_string()));
-        targets.extend(containers.iter().map(|c| c.bottle.clone()));
-        targets.extend(networks.iter().map(|(_, b)| b.clone()));
-        targets.retain(|id| !running.contains(id.as_str()));
-    } else {
-        for id in &args.ids {
-            if running.contains(id.as_str()) {
-                bail!("bottle {id} is running; `bottle stop {id}` first");
-            }
-            let known = states.iter().any(|s| s.id() == id)
-                || containers.iter().any(|c| &c.bottle == id)
-                || networks.iter().any(|(_, b)| b == id);
-            if !known {
-                bail!("no bottle `{id}` (see `bottle list --all`)");
-            }
-            targets.insert(id.clone());
+    if requested.is_empty() {
+        out.ids.extend(states.iter().map(|s| s.id().to_string()));
+        out.ids.extend(containers.iter().map(|c| c.bottle.clone()));
+        out.ids.extend(networks.iter().map(|(_, b)| b.clone()));
+        out.ids.retain(|id| !running.contains(id.as_str()));
+        return Ok(out);
+    }
+    for id in requested {
+        if !state::valid_id(id) {
+            bail!(
+                "`{}` is not a bottle id: {}",
+                id.escape_default(),
+                state::ID_RULE
+            );
         }
+        if running.contains(id.as_str()) {
+            bail!("bottle {id} is running; `bottle stop {id}` first");
+        }
+        let known = states.iter().any(|s| s.id() == id)
+            || containers.iter().any(|c| &c.bottle == id)
+            || networks.iter().any(|(_, b)| b == id);
+        if !known {
+            bail!("no bottle `{id}` (see `bottle list --all`)");
+        }
+        out.ids.insert(id.clone());
+    }
+    Ok(out)
+}
+
+/// Remove leftovers.
+pub async fn cleanup(home: &Home, args: CleanupArgs) -> anyhow::Result<u8> {
+    if !args.yes && !args.dry_run {
+        require_terminal(QUESTION, "--yes")?;
+    }
+    docker::check_engine().await?;
+    let containers = docker::bottle_containers().await?;
+    let networks = docker::bottle_networks().await?;
+    let states = state::all(&home.state_root());
+    let Targets {
+        ids: targets,
+        ignored,
+    } = choose_targets(&args.ids, &states, &containers, &networks)?;
+    for what in &ignored {
+        eprintln!(
+            "warning: ignoring {what}: not a bottle id, so bottle will not remove it; inspect it with docker"
+        );
     }
     if targets.is_empty() {
         println!("nothing to clean up");
@@ -89,7 +155,7 @@ pub async fn cleanup(home: &Home, args: CleanupArgs) -> anyhow::Result<u8> {
     if args.dry_run {
         return Ok(0);
     }
-    if !args.yes && !confirm("Remove these for good?", "--yes")? {
+    if !args.yes && !confirm(QUESTION, "--yes")? {
         println!("nothing removed");
         return Ok(1);
     }
@@ -126,4 +192,58 @@ pub async fn cleanup(home: &Home, args: CleanupArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if failed { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::BottleContainer;
+
+    fn container(bottle: &str, service: &str, state: &str) -> BottleContainer {
+        BottleContainer {
+            name: format!("{bottle}-{service}"),
+            bottle: bottle.into(),
+            service: service.into(),
+            state: state.into(),
+            status: String::new(),
+        }
+    }
+
+    #[test]
+    fn hostile_labels_never_become_paths() {
+        let root = std::path::Path::new("/state");
+        let states = vec![StateDir::new(root, "coder-aaaaaa")];
+        let containers = vec![
+            container("../../home", "agent", "exited"),
+            container("coder-bbbbbb", "agent", "exited"),
+            container("coder-cccccc", "agent", "running"),
+            container("/etc", "egress-proxy", "exited"),
+        ];
+        let networks = vec![
+            ("evil_internal".to_string(), "..".to_string()),
+            ("ok_internal".to_string(), "coder-bbbbbb".to_string()),
+        ];
+        let t = choose_targets(&[], &states, &containers, &networks).unwrap();
+        assert_eq!(
+            t.ids.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["coder-aaaaaa", "coder-bbbbbb"],
+            "a running bottle and hostile labels are left alone"
+        );
+        assert_eq!(t.ignored.len(), 3, "{:?}", t.ignored);
+        assert!(t.ignored[0].contains("`../../home`"), "{:?}", t.ignored);
+        for hostile in ["../../home", "..", "/etc", "coder-bbbbbb/../..", "x"] {
+            let e = choose_targets(&[hostile.to_string()], &states, &containers, &networks)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("is not a bottle id"), "{hostile}: {e}");
+        }
+        let e = choose_targets(&["coder-cccccc".into()], &states, &containers, &networks)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is running"), "{e}");
+        let e = choose_targets(&["coder-dddddd".into()], &states, &containers, &networks)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no bottle `coder-dddddd`"), "{e}");
+    }
 }

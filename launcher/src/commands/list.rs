@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use supervise::operator::printable;
+
 use super::Home;
 use crate::docker::{self, BottleContainer};
 use crate::state::{self, Metadata};
@@ -111,6 +113,11 @@ pub async fn list(home: &Home, all: bool) -> anyhow::Result<u8> {
         );
         return Ok(0);
     }
+    // Ids and services come from container labels, which anyone with Docker access can set.
+    let rows: Vec<[String; 5]> = rows
+        .into_iter()
+        .map(|r| r.map(|cell| printable(&cell)))
+        .collect();
     let header = ["ID", "AGENT", "STARTED", "STATUS", "SERVICES"];
     let mut widths = header.map(str::len);
     for r in &rows {

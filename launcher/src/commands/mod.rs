@@ -65,8 +65,12 @@ impl Home {
 
     /// The state directory of an existing bottle, or a clear error.
     pub fn existing(&self, id: &str) -> anyhow::Result<StateDir> {
-        if !crate::manifest::valid_name(id) {
-            bail!("`{id}` is not a bottle id (see `bottle list --all`)");
+        if !crate::state::valid_id(id) {
+            bail!(
+                "`{}` is not a bottle id: {}",
+                id.escape_default(),
+                crate::state::ID_RULE
+            );
         }
         let state = StateDir::new(&self.state_root(), id);
         if !state.metadata().is_file() {
@@ -93,14 +97,22 @@ pub fn agent_ids() -> anyhow::Result<(u32, u32)> {
     Ok(if uid == 0 { (1000, 1000) } else { (uid, gid) })
 }
 
-/// Ask a y/N question on the terminal; refuse (with advice) when there is no terminal.
-pub fn confirm(question: &str, yes_flag: &str) -> anyhow::Result<bool> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
+/// Refuse (with advice) a question that cannot be asked: standard input is not a terminal.
+///
+/// Called before any work, so a script without `--yes` fails at once.
+pub fn require_terminal(question: &str, yes_flag: &str) -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
         bail!(
-            "{question} needs confirmation, but standard input is not a terminal; pass {yes_flag} to proceed"
+            "\"{question}\" needs a y/N answer, but standard input is not a terminal; pass {yes_flag} to proceed without asking"
         );
     }
+    Ok(())
+}
+
+/// Ask a y/N question on the terminal; refuse (with advice) when there is no terminal.
+pub fn confirm(question: &str, yes_flag: &str) -> anyhow::Result<bool> {
+    require_terminal(question, yes_flag)?;
+    let stdin = std::io::stdin();
     eprint!("{question} [y/N] ");
     std::io::stderr().flush()?;
     let mut answer = String::new();
