@@ -1,15 +1,20 @@
 //! `bottle render AGENT --out DIR`: the compose project on disk, no Docker.
 //!
-//! Everything `start` would write except secret material: token files and
+//! Everything `start` would write except credentials: token files and
 //! copies of git keys are left out (their directories are created empty),
-//! and `runtime: auto` leaves the engine's default runtime.
+//! and `runtime: auto` leaves the engine's default runtime. The CAs are
+//! minted as for a start, so `ca/` holds their private keys (0600), which
+//! nothing outside the rendered project trusts.
+//!
+//! `--out` is made absolute first: Compose reads a relative bind source as
+//! a named volume. A render that fails removes what it wrote.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 use super::{Home, warn_ignored_bottles};
-use crate::manifest::Runtime;
+use crate::manifest::{Locations, Runtime};
 use crate::plan::{self, AgentImage};
 use crate::render::{self, RenderOptions};
 use crate::state::{Metadata, StateDir, new_id};
@@ -21,7 +26,9 @@ pub async fn render(
     out: &Path,
     cwd: Option<PathBuf>,
 ) -> anyhow::Result<u8> {
-    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+    let out = &absolute(out)?;
+    let existed = out.exists();
+    if existed && std::fs::read_dir(out)?.next().is_some() {
         bail!(
             "{} is not empty; choose a new directory for --out",
             out.display()
@@ -32,6 +39,57 @@ pub async fn render(
     let plan = plan::resolve(&locations, agent)?;
     let id = new_id(&plan.agent.name);
     let state = StateDir::at(out, &id);
+    if let Err(e) = write(&plan, &state, &locations) {
+        let removed = if existed {
+            std::fs::read_dir(out).and_then(|entries| {
+                entries.flatten().try_for_each(|e| {
+                    let p = e.path();
+                    if p.is_dir() && !p.is_symlink() {
+                        std::fs::remove_dir_all(p)
+                    } else {
+                        std::fs::remove_file(p)
+                    }
+                })
+            })
+        } else if out.exists() {
+            std::fs::remove_dir_all(out)
+        } else {
+            Ok(())
+        };
+        return Err(match removed {
+            Ok(()) => e,
+            Err(r) => anyhow::anyhow!(
+                "{e:#}; cleaning {} failed too ({r}); remove it by hand",
+                out.display()
+            ),
+        });
+    }
+    println!("wrote bottle {id} to {}", out.display());
+    if !plan.tokens.is_empty() {
+        println!(
+            "token files are not written by render; `start` puts them in secrets/egress-proxy/: {}",
+            plan.tokens
+                .iter()
+                .map(|t| t.var.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(0)
+}
+
+/// `path` made absolute against the current directory.
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    Ok(std::env::current_dir()
+        .context("cannot read the current directory to resolve --out")?
+        .join(path))
+}
+
+/// Write the project, then its metadata.
+fn write(plan: &plan::Plan, state: &StateDir, locations: &Locations) -> anyhow::Result<()> {
     let ids = super::host_ids()?;
     let image = match &plan.image {
         AgentImage::Image(i) => i.clone(),
@@ -44,9 +102,9 @@ pub async fn render(
         runtime: runtime.clone(),
         keep_live_config: false,
     };
-    render::materialize(&plan, &state, &options, None)?;
+    render::materialize(plan, state, &options, None)?;
     Metadata {
-        id: id.clone(),
+        id: state.id().to_string(),
         agent: plan.agent.name.clone(),
         agent_file: plan.agent.file.clone(),
         bottle: plan.bottle_name.clone(),
@@ -61,17 +119,6 @@ pub async fn render(
         token_refs: plan.tokens.iter().map(|t| t.var.clone()).collect(),
         launcher_version: env!("CARGO_PKG_VERSION").to_string(),
     }
-    .write(&state)?;
-    println!("wrote bottle {id} to {}", out.display());
-    if !plan.tokens.is_empty() {
-        println!(
-            "token files are not written by render; `start` puts them in secrets/egress-proxy/: {}",
-            plan.tokens
-                .iter()
-                .map(|t| t.var.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(0)
+    .write(state)?;
+    Ok(())
 }

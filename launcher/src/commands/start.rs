@@ -3,19 +3,19 @@
 //! keeping the state directory.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::{Home, confirm, host_ids, warn_ignored_bottles};
+use super::{Home, confirm, host_ids, require_terminal, warn_ignored_bottles};
 use crate::compose::Compose;
 use crate::docker;
-use crate::manifest::Runtime;
+use crate::manifest::{Locations, Runtime};
 use crate::plan::{self, AgentImage, Plan, TokenValue};
 use crate::render::{self, RenderOptions, Secrets};
-use crate::state::{Metadata, StateDir, new_id};
+use crate::state::{Metadata, StateDir, mkdir, new_id};
 use crate::{health, images, preflight, provision};
 
 /// `bottle start`.
@@ -74,6 +74,9 @@ pub async fn start(home: &Home, args: StartArgs) -> anyhow::Result<u8> {
     let tokens = plan::read_tokens(&plan, |v| std::env::var(v).ok())?;
     let id = new_id(&plan.agent.name);
     let command = agent_command(&plan, args.command);
+    if !args.dry_run && !args.yes {
+        require_terminal(START_QUESTION, "--yes")?;
+    }
     if args.dry_run {
         let runtime = match docker::runtimes().await {
             Ok(available) => {
@@ -88,7 +91,8 @@ pub async fn start(home: &Home, args: StartArgs) -> anyhow::Result<u8> {
                 &preflight::Resolved {
                     id: "(new)",
                     runtime,
-                    command: &command
+                    command: &command,
+                    staged: None,
                 }
             )
         );
@@ -110,6 +114,9 @@ pub async fn start(home: &Home, args: StartArgs) -> anyhow::Result<u8> {
 pub async fn resume(home: &Home, args: ResumeArgs) -> anyhow::Result<u8> {
     let state = home.existing(&args.id)?;
     let meta = Metadata::read(&state)?;
+    if !args.yes {
+        require_terminal(RESUME_QUESTION, "--yes")?;
+    }
     let running = docker::bottle_containers()
         .await?
         .into_iter()
@@ -121,10 +128,18 @@ pub async fn resume(home: &Home, args: ResumeArgs) -> anyhow::Result<u8> {
             state.container("agent")
         );
     }
-    let locations = home
-        .locations(Some(meta.project_dir.clone()))
-        .or_else(|_| home.locations(None))?;
+    let locations = resume_locations(home, &meta)?;
+    warn_ignored_bottles(&locations);
     let plan = plan::resolve(&locations, &meta.agent)?;
+    if plan.agent.file != meta.agent_file {
+        eprintln!(
+            "note: agent `{}` is now read from {} (bottle {} was created with {})",
+            meta.agent,
+            super::show(&plan.agent.file),
+            meta.id,
+            super::show(&meta.agent_file)
+        );
+    }
     let tokens = plan::read_tokens(&plan, |v| std::env::var(v).ok())?;
     let command = agent_command(&plan, args.command);
     let launch = Launch {
@@ -136,6 +151,31 @@ pub async fn resume(home: &Home, args: ResumeArgs) -> anyhow::Result<u8> {
         resume: true,
     };
     run(launch, args.yes, &locations.project).await
+}
+
+const START_QUESTION: &str = "Start this bottle?";
+const RESUME_QUESTION: &str = "Resume this bottle?";
+
+/// Where `resume` looks for the agent: the project directory the bottle was
+/// started from, never the current directory (which could hold another
+/// repository's agent of the same name).
+fn resume_locations(home: &Home, meta: &Metadata) -> anyhow::Result<Locations> {
+    let project = &meta.project_dir;
+    if !project.is_dir() && meta.agent_file.starts_with(project) {
+        bail!(
+            "cannot resume {}: its project directory {} is gone, and its agent `{}` came from there ({}); \
+             restore the directory, or start a new bottle with `bottle start {} --cwd DIR`",
+            meta.id,
+            project.display(),
+            meta.agent,
+            meta.agent_file.display(),
+            meta.agent
+        );
+    }
+    Ok(Locations {
+        home: home.root.clone(),
+        project: project.clone(),
+    })
 }
 
 /// The agent's command, or `-- CMD` when given.
@@ -169,7 +209,7 @@ fn describe_runtime(requested: Runtime, available: &[String]) -> anyhow::Result<
     })
 }
 
-async fn run(launch: Launch, yes: bool, project: &std::path::Path) -> anyhow::Result<u8> {
+async fn run(launch: Launch, yes: bool, project: &Path) -> anyhow::Result<u8> {
     let Launch {
         plan,
         tokens,
@@ -183,7 +223,8 @@ async fn run(launch: Launch, yes: bool, project: &std::path::Path) -> anyhow::Re
     let available = docker::runtimes().await?;
     let runtime = resolve_runtime(plan.runtime, &available)?;
     let staged = state.staged_dockerfile();
-    let agent_image = if resume && staged.is_file() {
+    let use_staged = resume && staged.is_file();
+    let agent_image = if use_staged {
         AgentImage::Dockerfile(staged.clone())
     } else {
         plan.image.clone()
@@ -195,15 +236,16 @@ async fn run(launch: Launch, yes: bool, project: &std::path::Path) -> anyhow::Re
             id: state.id(),
             runtime: describe_runtime(plan.runtime, &available)?,
             command: &command,
+            staged: use_staged.then_some(staged.as_path()),
         },
     );
     eprint!("{summary}");
     if !yes
         && !confirm(
             if resume {
-                "Resume this bottle?"
+                RESUME_QUESTION
             } else {
-                "Start this bottle?"
+                START_QUESTION
             },
             "--yes",
         )?
@@ -227,40 +269,11 @@ async fn run(launch: Launch, yes: bool, project: &std::path::Path) -> anyhow::Re
     let mut signals = Signals::new()?;
     let options = RenderOptions {
         host_user: format!("{}:{}", ids.0, ids.1),
-        agent_image: image_tag.clone(),
-        runtime: runtime.clone(),
+        agent_image: image_tag,
+        runtime,
         keep_live_config: resume,
     };
-    render::materialize(&plan, &state, &options, Some(&Secrets { tokens: &tokens }))?;
-    drop(tokens);
-    let now = bottle_common::time::now_rfc3339();
-    let mut meta = match Metadata::read(&state) {
-        Ok(m) if resume => m,
-        _ => Metadata {
-            id: state.id().to_string(),
-            agent: plan.agent.name.clone(),
-            agent_file: plan.agent.file.clone(),
-            bottle: plan.bottle_name.clone(),
-            bottle_file: plan.bottle_file.clone(),
-            project_dir: project.to_path_buf(),
-            created_at: now.clone(),
-            started_at: None,
-            stopped_at: None,
-            image: String::new(),
-            runtime: String::new(),
-            services: Vec::new(),
-            token_refs: Vec::new(),
-            launcher_version: String::new(),
-        },
-    };
-    meta.started_at = Some(now);
-    meta.stopped_at = None;
-    meta.image = image_tag;
-    meta.runtime = runtime.unwrap_or_else(|| "default".into());
-    meta.services = services(&plan);
-    meta.token_refs = plan.tokens.iter().map(|t| t.var.clone()).collect();
-    meta.launcher_version = env!("CARGO_PKG_VERSION").to_string();
-    meta.write(&state)?;
+    prepare(&plan, &state, &options, tokens, project, resume)?;
 
     let outcome = tokio::select! {
         r = bring_up(&compose, &plan, &state, ready_timeout) => r,
@@ -291,6 +304,59 @@ async fn run(launch: Launch, yes: bool, project: &std::path::Path) -> anyhow::Re
         state.id()
     );
     Ok(code)
+}
+
+/// Record the bottle in `metadata.json`, then write its project.
+///
+/// Metadata comes first so that a bottle whose rendering fails is still
+/// found by `list --all` and `cleanup`; a failed render has already removed
+/// the secret material it wrote, and the bottle is marked stopped.
+fn prepare(
+    plan: &Plan,
+    state: &StateDir,
+    options: &RenderOptions,
+    tokens: Vec<TokenValue>,
+    project: &Path,
+    resume: bool,
+) -> anyhow::Result<()> {
+    mkdir(state.root(), 0o700)
+        .with_context(|| format!("cannot create {}", state.root().display()))?;
+    let now = bottle_common::time::now_rfc3339();
+    let mut meta = match Metadata::read(state) {
+        Ok(m) if resume => m,
+        _ => Metadata {
+            id: state.id().to_string(),
+            agent: plan.agent.name.clone(),
+            agent_file: plan.agent.file.clone(),
+            bottle: plan.bottle_name.clone(),
+            bottle_file: plan.bottle_file.clone(),
+            project_dir: project.to_path_buf(),
+            created_at: now.clone(),
+            started_at: None,
+            stopped_at: None,
+            image: String::new(),
+            runtime: String::new(),
+            services: Vec::new(),
+            token_refs: Vec::new(),
+            launcher_version: String::new(),
+        },
+    };
+    meta.started_at = Some(now);
+    meta.stopped_at = None;
+    meta.image = options.agent_image.clone();
+    meta.runtime = options.runtime.clone().unwrap_or_else(|| "default".into());
+    meta.services = services(plan);
+    meta.token_refs = plan.tokens.iter().map(|t| t.var.clone()).collect();
+    meta.launcher_version = env!("CARGO_PKG_VERSION").to_string();
+    meta.write(state)
+        .with_context(|| format!("cannot write {}", state.metadata().display()))?;
+    let rendered = render::materialize(plan, state, options, Some(&Secrets { tokens: &tokens }));
+    drop(tokens);
+    if rendered.is_err() {
+        meta.stopped_at = Some(bottle_common::time::now_rfc3339());
+        let _ = meta.write(state);
+    }
+    rendered
 }
 
 /// Services of the compose project, sidecars first.
@@ -462,5 +528,84 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no runsc runtime (it has: runc)"), "{e}");
+    }
+
+    #[test]
+    fn a_start_that_fails_to_render_is_recorded_and_keeps_no_secrets() {
+        let home = tempfile::tempdir().unwrap();
+        let w = |rel: &str, text: &str| {
+            let p = home.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w("agents/coder.md", "---\nbottle: dev\n---\n");
+        w("bottles/key", "key");
+        w(
+            "bottles/dev.md",
+            "---\negress:\n  routes:\n    - host: a.example\n      auth: { scheme: bearer, token_ref: T }\n\
+             git:\n  - name: app\n    upstream: ssh://git@g.example/app.git\n    identity_file: ./key\n    \
+             known_host_key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMcDwTLWeNwa0uZUa7PhFFhdCNFdqe+DFoQy3xtOWu8O\n---\n",
+        );
+        let locations = Locations {
+            home: home.path().to_path_buf(),
+            project: home.path().to_path_buf(),
+        };
+        let plan = plan::resolve(&locations, "coder").unwrap();
+        let tokens = plan::read_tokens(&plan, |_| Some("tok-failed-start".into())).unwrap();
+        std::fs::remove_file(home.path().join("bottles/key")).unwrap();
+        let root = home.path().join("state");
+        let state = StateDir::new(&root, "coder-abc123");
+        let options = RenderOptions {
+            host_user: "1000:1000".into(),
+            agent_image: "bottle-agent:latest".into(),
+            runtime: None,
+            keep_live_config: false,
+        };
+        let e = prepare(&plan, &state, &options, tokens, home.path(), false).unwrap_err();
+        assert!(format!("{e:#}").contains("identity file"), "{e:#}");
+        assert!(!state.secrets().exists() && !state.root().join("ca").exists());
+        let listed = crate::state::all(&root);
+        assert_eq!(listed.len(), 1, "cleanup and list --all must find it");
+        let meta = Metadata::read(&listed[0]).unwrap();
+        assert!(meta.stopped_at.is_some(), "{meta:?}");
+        assert_eq!(meta.token_refs, ["T"]);
+    }
+
+    #[test]
+    fn resume_never_looks_in_another_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().join("home"),
+        };
+        let gone = dir.path().join("gone-project");
+        let meta = |agent_file: PathBuf| Metadata {
+            id: "coder-abc123".into(),
+            agent: "coder".into(),
+            agent_file,
+            bottle: "dev".into(),
+            bottle_file: home.root.join("bottles/dev.md"),
+            project_dir: gone.clone(),
+            created_at: String::new(),
+            started_at: None,
+            stopped_at: None,
+            image: String::new(),
+            runtime: String::new(),
+            services: Vec::new(),
+            token_refs: Vec::new(),
+            launcher_version: String::new(),
+        };
+        let e = resume_locations(&home, &meta(gone.join(".claude-bottle/agents/coder.md")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("project directory") && e.contains("is gone"),
+            "{e}"
+        );
+        assert!(e.contains("--cwd"), "{e}");
+        let loc = resume_locations(&home, &meta(home.root.join("agents/coder.md"))).unwrap();
+        assert_eq!(
+            loc.project, gone,
+            "the recorded project, not the current directory"
+        );
     }
 }
