@@ -7,7 +7,6 @@
 //! project can ship its own prompt; an agent only names a bottle, it never
 //! carries capabilities itself.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bottle_common::located::{ConfigError, Pos, Source, from_yaml, read_text};
@@ -33,9 +32,9 @@ pub struct BottleManifest {
     pub git: Vec<GitEntry>,
     /// Extra environment for the agent (never for secrets: it is visible to the agent).
     #[serde(default)]
-    pub env: Option<Spanned<BTreeMap<String, String>>>,
+    pub env: SpannedMap,
     /// Run the supervise MCP sidecar so the agent can ask for more.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict_bool")]
     pub supervise: bool,
     /// Container runtime for the agent.
     #[serde(default)]
@@ -74,11 +73,11 @@ pub struct Egress {
     #[serde(default)]
     pub dlp_action: DlpAction,
     /// Whether pipelock sits between egress-proxy and the outside.
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "strict_bool")]
     pub pipelock: bool,
     /// The pipelock image to run.
     #[serde(default)]
-    pub pipelock_image: Option<String>,
+    pub pipelock_image: Option<Spanned<String>>,
     /// Extra CA certificates egress-proxy trusts for origins (paths relative to the manifest).
     #[serde(default)]
     pub trust_ca: Vec<Spanned<String>>,
@@ -103,6 +102,21 @@ impl Default for Egress {
 
 fn yes() -> bool {
     true
+}
+
+/// A YAML boolean only: a quoted `"yes"` or a number is a type error, not a guess.
+fn strict_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct Flag;
+    impl serde::de::Visitor<'_> for Flag {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("true or false")
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+    }
+    d.deserialize_any(Flag)
 }
 
 /// One route as written in a bottle: the routes-file shape, with `token_ref` for the credential.
@@ -179,7 +193,35 @@ pub struct GitEntry {
     pub known_host_key: Spanned<String>,
     /// Host name to IP overrides for the gate.
     #[serde(default)]
-    pub extra_hosts: BTreeMap<String, String>,
+    pub extra_hosts: SpannedMap,
+}
+
+/// A map of strings whose keys and values keep their positions, in file order,
+/// so an error about one entry names that entry's line.
+#[derive(Debug, Default, Clone)]
+pub struct SpannedMap(pub Vec<(Spanned<String>, Spanned<String>)>);
+
+impl<'de> Deserialize<'de> for SpannedMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = SpannedMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of names to strings")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SpannedMap, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(SpannedMap(out))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
 }
 
 /// An agent manifest: who runs in the bottle.
@@ -291,14 +333,39 @@ impl Locations {
                 .join(format!("{name}.md")),
             self.home.join("agents").join(format!("{name}.md")),
         ];
-        candidates
+        let found = candidates
             .iter()
             .find(|p| p.is_file())
             .cloned()
             .ok_or_else(|| LookupError::NoAgent {
                 name: name.to_string(),
                 searched: candidates.to_vec(),
-            })
+            })?;
+        if found == candidates[0] {
+            self.check_inside_project(&found)?;
+        }
+        Ok(found)
+    }
+
+    /// Whether `path` (an agent file) is the project's own rather than the home directory's.
+    pub fn is_project_agent(&self, path: &Path) -> bool {
+        path.starts_with(self.project.join(".claude-bottle/agents"))
+    }
+
+    /// A project's agent file must resolve inside the project: a repository
+    /// cannot make bottle read (and quote in errors) a file elsewhere on the host.
+    fn check_inside_project(&self, path: &Path) -> Result<(), LookupError> {
+        let outside = |target: String| LookupError::OutsideProject {
+            path: path.to_path_buf(),
+            target,
+        };
+        let target = std::fs::canonicalize(path).map_err(|e| outside(e.to_string()))?;
+        let project = std::fs::canonicalize(&self.project).map_err(|e| outside(e.to_string()))?;
+        if target.starts_with(&project) {
+            Ok(())
+        } else {
+            Err(outside(target.display().to_string()))
+        }
     }
 
     /// The bottle file for `name`, from the home directory only.
@@ -340,6 +407,17 @@ pub enum LookupError {
         name: String,
         /// Files looked at, in order.
         searched: Vec<PathBuf>,
+    },
+    /// A project's agent file is a link to something outside the project.
+    #[error(
+        "agent file {} resolves outside the project ({target}); a repository's agents must be files inside it",
+        path.display()
+    )]
+    OutsideProject {
+        /// The agent file in the project.
+        path: PathBuf,
+        /// Where it leads (or why it cannot be resolved).
+        target: String,
     },
     /// No bottle file.
     #[error("no bottle `{name}`: {} does not exist; bottles live only in the home directory's bottles/ (see docs/manifest.md)", path.display())]

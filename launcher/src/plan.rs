@@ -106,6 +106,8 @@ pub struct AgentPlan {
     pub description: Option<String>,
     /// Program run when no `-- CMD` is given.
     pub command: Vec<String>,
+    /// Whether the agent file is the project's (a repository's) rather than the home directory's.
+    pub from_project: bool,
 }
 
 /// Where the agent image comes from.
@@ -216,7 +218,8 @@ pub fn resolve(locations: &Locations, agent_name: &str) -> anyhow::Result<Plan> 
     })?;
     let bottle: Loaded<BottleManifest> = manifest::load(&bottle_path)?;
     let mut errors = Vec::new();
-    let plan = build(agent_name, &agent, &bottle_name, &bottle, &mut errors);
+    let mut plan = build(agent_name, &agent, &bottle_name, &bottle, &mut errors);
+    plan.agent.from_project = locations.is_project_agent(&agent.path);
     if errors.is_empty() {
         Ok(plan)
     } else {
@@ -252,8 +255,14 @@ fn build(
             ));
             AgentImage::Image(DEFAULT_AGENT_IMAGE.into())
         }
-        (Some(i), None) if i.value.trim().is_empty() => {
-            errors.push(src.error_at(Pos::of_spanned(i), "image: must name an image"));
+        (Some(i), None) if !valid_image_ref(&i.value) => {
+            errors.push(src.error_at(
+                Pos::of_spanned(i),
+                format!(
+                    "image: `{}` is not an image reference; {IMAGE_RULE}",
+                    i.value.escape_default()
+                ),
+            ));
             AgentImage::Image(DEFAULT_AGENT_IMAGE.into())
         }
         (Some(i), None) => AgentImage::Image(i.value.clone()),
@@ -271,12 +280,22 @@ fn build(
     };
     let (routes, tokens) = routes_of(&m.egress.routes, src, errors);
     let allowlist = allowlist_of(&m.egress.allowlist, src, errors);
+    let pipelock_image = match &m.egress.pipelock_image {
+        Some(i) if !valid_image_ref(&i.value) => {
+            errors.push(src.error_at(
+                Pos::of_spanned(i),
+                format!(
+                    "egress.pipelock_image: `{}` is not an image reference; {IMAGE_RULE}",
+                    i.value.escape_default()
+                ),
+            ));
+            DEFAULT_PIPELOCK_IMAGE.to_string()
+        }
+        Some(i) => i.value.clone(),
+        None => DEFAULT_PIPELOCK_IMAGE.to_string(),
+    };
     let pipelock = m.egress.pipelock.then(|| PipelockPlan {
-        image: m
-            .egress
-            .pipelock_image
-            .clone()
-            .unwrap_or_else(|| DEFAULT_PIPELOCK_IMAGE.to_string()),
+        image: pipelock_image,
         allowlist: pipelock_allowlist(&routes, &allowlist),
         passthrough: pipelock_passthrough(&routes, &allowlist),
         ip_allowlist: pipelock_ip_allowlist(&routes, &allowlist),
@@ -288,26 +307,16 @@ fn build(
         .iter()
         .map(|p| {
             let path = resolve_relative(&bottle.path, &expand_home(&p.value));
-            if !path.is_file() {
-                errors.push(src.error_at(
-                    Pos::of_spanned(p),
-                    format!("egress.trust_ca: {} does not exist", path.display()),
-                ));
+            if let Err(problem) = check_trust_ca(&path) {
+                errors
+                    .push(src.error_at(Pos::of_spanned(p), format!("egress.trust_ca: {problem}")));
             }
             path
         })
         .collect();
     let egress_network = m.egress.network.as_ref().map(|n| {
-        if n.value.is_empty()
-            || !n
-                .value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        {
-            errors.push(src.error_at(
-                Pos::of_spanned(n),
-                "egress.network: not a Docker network name",
-            ));
+        if let Err(problem) = check_egress_network(&n.value) {
+            errors.push(src.error_at(Pos::of_spanned(n), format!("egress.network: {problem}")));
         }
         n.value.clone()
     });
@@ -320,6 +329,7 @@ fn build(
             prompt: agent.body.clone(),
             description: agent.manifest.description.clone(),
             command,
+            from_project: false,
         },
         bottle_name: bottle_name.to_string(),
         bottle_file: bottle.path.clone(),
@@ -680,22 +690,34 @@ fn git_of(
                 format!("git.identity_file: {} does not exist", identity.display()),
             ));
         }
-        for (host, ip) in &e.extra_hosts {
-            if !is_host_name(host) || ip.parse::<IpAddr>().is_err() {
+        let mut extra_hosts = BTreeMap::new();
+        for (host, ip) in &e.extra_hosts.0 {
+            if !is_host_name(&host.value) {
                 errors.push(src.error_at(
-                    Pos::of_spanned(&e.name),
+                    Pos::of_spanned(host),
                     format!(
-                        "git.extra_hosts: `{host}: {ip}` must map a host name to an IP address"
+                        "git.extra_hosts: `{}` is not a host name",
+                        host.value.escape_default()
+                    ),
+                ));
+            } else if ip.value.parse::<IpAddr>().is_err() {
+                errors.push(src.error_at(
+                    Pos::of_spanned(ip),
+                    format!(
+                        "git.extra_hosts: `{}` is not an IP address (write {}: 192.0.2.10)",
+                        ip.value.escape_default(),
+                        host.value
                     ),
                 ));
             }
+            extra_hosts.insert(host.value.clone(), ip.value.clone());
         }
         out.push(GitRemote {
             name: name.clone(),
             upstream: e.upstream.value.clone(),
             identity_file: identity,
             known_host_key: key.to_string(),
-            extra_hosts: e.extra_hosts.clone(),
+            extra_hosts,
         });
     }
     out
@@ -706,28 +728,156 @@ fn env_of(
     src: &Source,
     errors: &mut Vec<ConfigError>,
 ) -> BTreeMap<String, String> {
-    let Some(env) = &m.env else {
-        return BTreeMap::new();
-    };
-    for name in env.value.keys() {
-        if !valid_env_name(name) {
+    let mut out = BTreeMap::new();
+    for (name, value) in &m.env.0 {
+        if !valid_env_name(&name.value) {
             errors.push(src.error_at(
-                Pos::of_spanned(env),
+                Pos::of_spanned(name),
                 format!(
-                    "env: `{}` is not an environment variable name",
-                    name.escape_default()
+                    "env: `{}` is not an environment variable name (letters, digits, `_`, not starting with a digit)",
+                    name.value.escape_default()
                 ),
             ));
-        } else if RESERVED_ENV.contains(&name.as_str()) {
+        } else if RESERVED_ENV.contains(&name.value.as_str()) {
             errors.push(src.error_at(
-                Pos::of_spanned(env),
+                Pos::of_spanned(name),
                 format!(
-                    "env: `{name}` is set by bottle (proxy and CA wiring) and cannot be overridden"
+                    "env: `{}` is set by bottle (proxy and CA wiring) and cannot be overridden",
+                    name.value
                 ),
             ));
         }
+        if value.value.contains('\0') {
+            errors.push(src.error_at(
+                Pos::of_spanned(value),
+                format!(
+                    "env: the value of `{}` contains a NUL character, which no environment can hold",
+                    name.value.escape_default()
+                ),
+            ));
+        }
+        out.insert(name.value.clone(), value.value.clone());
     }
-    env.value.clone()
+    out
+}
+
+/// What an image reference must look like, for error messages.
+pub const IMAGE_RULE: &str = "write `[registry[:port]/]name[:tag][@sha256:digest]` (lowercase name, no spaces), e.g. `bottle-agent:latest`";
+
+/// Whether `image` is a plausible Docker image reference: `[host[:port]/]path[:tag][@algo:hex]`.
+///
+/// Stricter than needed by Docker in no way that matters, and strict enough
+/// that a value cannot carry whitespace, newlines, options (`--privileged`)
+/// or Compose substitutions into the commands and files it is written to.
+pub fn valid_image_ref(image: &str) -> bool {
+    if image.is_empty() || image.len() > 255 {
+        return false;
+    }
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest {
+        let Some((algo, hex)) = d.split_once(':') else {
+            return false;
+        };
+        if algo.is_empty()
+            || !algo
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            || hex.len() < 32
+            || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return false;
+        }
+    }
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(t) = tag {
+        let b = t.as_bytes();
+        if b.is_empty()
+            || b.len() > 128
+            || !(b[0].is_ascii_alphanumeric() || b[0] == b'_')
+            || !b
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+        {
+            return false;
+        }
+    }
+    let mut components: Vec<&str> = name.split('/').collect();
+    let first = components[0];
+    if components.len() > 1 && (first.contains('.') || first.contains(':') || first == "localhost")
+    {
+        let (host, port) = match first.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (first, None),
+        };
+        if !is_host_name(host)
+            || port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return false;
+        }
+        components.remove(0);
+    }
+    components.iter().all(|c| {
+        let b = c.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter()
+                .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || b"._-".contains(x))
+    })
+}
+
+/// Docker's own networks, refused as `egress.network`: `host` would put the
+/// sidecars' listeners on the host's interfaces, `none` has no way out, and
+/// on `bridge` (the default network) every plain `docker run` container could
+/// use egress-proxy's credentials, and container names do not resolve.
+pub const REFUSED_NETWORKS: &[&str] = &["host", "none", "bridge"];
+
+/// Whether `name` can be the egress side of a bottle.
+fn check_egress_network(name: &str) -> Result<(), String> {
+    let b = name.as_bytes();
+    if b.is_empty()
+        || b.len() > 128
+        || !b[0].is_ascii_alphanumeric()
+        || !b
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+    {
+        return Err(format!(
+            "`{}` is not a Docker network name (letters, digits, `-`, `_`, `.`)",
+            name.escape_default()
+        ));
+    }
+    if REFUSED_NETWORKS.contains(&name) {
+        return Err(format!(
+            "`{name}` is one of Docker's own networks ({}), which a bottle cannot use as its egress side: \
+             create a network for it (docker network create NAME) or leave `network` out",
+            REFUSED_NETWORKS.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `path` holds CA certificates egress-proxy will load, checked with egress-proxy's own loader.
+fn check_trust_ca(path: &Path) -> Result<(), String> {
+    if !path.is_file() {
+        return Err(format!("{} does not exist", path.display()));
+    }
+    egress_proxy::origin_tls::OriginTls::new(&[path.to_path_buf()])
+        .map(|_| ())
+        .map_err(|e| match e {
+            egress_proxy::origin_tls::TrustError::File { path, reason } => format!(
+                "{}: {reason}; give a PEM file with `-----BEGIN CERTIFICATE-----` blocks",
+                path.display()
+            ),
+            other => format!("{}: {other}", path.display()),
+        })
 }
 
 /// `~/x` → `$HOME/x`; other paths unchanged.
@@ -1048,5 +1198,215 @@ runtime: runc
     fn pipelock_false_means_no_pipelock() {
         let f = Fixture::new("---\negress:\n  pipelock: false\n---\n");
         assert!(f.resolve().unwrap().pipelock.is_none());
+    }
+
+    #[test]
+    fn env_and_extra_hosts_errors_point_at_the_bad_entry() {
+        let f = Fixture::new(
+            "---\nenv:\n  EDITOR: vim\n  1BAD: x\n  HTTPS_PROXY: y\n  NUL: \"a\\0b\"\n---\n",
+        );
+        let e = f.resolve().unwrap_err().to_string();
+        assert!(
+            e.contains("dev.md:4:3: env: `1BAD` is not an environment variable name"),
+            "{e}"
+        );
+        assert!(
+            e.contains("dev.md:5:3: env: `HTTPS_PROXY` is set by bottle"),
+            "{e}"
+        );
+        assert!(
+            e.contains("dev.md:6:8: env: the value of `NUL` contains a NUL"),
+            "{e}"
+        );
+        let f = Fixture::new(&format!(
+            "---\ngit:\n  - name: app\n    upstream: ssh://git@h.example/a.git\n    identity_file: ./key\n    \
+             known_host_key: {KEY}\n    extra_hosts:\n      h.example: 10.0.0.1\n      bad_host!: 10.0.0.2\n      \
+             ok.example: not-an-ip\n---\n"
+        ));
+        f.write("bottles/key", "k");
+        let e = f.resolve().unwrap_err().to_string();
+        assert!(
+            e.contains("dev.md:9:7: git.extra_hosts: `bad_host!` is not a host name"),
+            "{e}"
+        );
+        assert!(
+            e.contains("dev.md:10:19: git.extra_hosts: `not-an-ip` is not an IP address"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 2, "{e}");
+    }
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMcDwTLWeNwa0uZUa7PhFFhdCNFdqe+DFoQy3xtOWu8O";
+
+    #[test]
+    fn image_references_are_checked() {
+        for good in [
+            "bottle-agent:latest",
+            "debian",
+            "ghcr.io/luckypipewrench/pipelock:2.3.0",
+            "localhost:5000/team/agent:v1_2",
+            "registry.example.com/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "a.b/c:d@sha256:0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(valid_image_ref(good), "{good}");
+        }
+        for bad in [
+            "",
+            " debian",
+            "debian latest",
+            "debian\n--privileged",
+            "--privileged",
+            "Debian",
+            "debian:",
+            "debian:-x",
+            "a//b",
+            "debian@sha256:xyz",
+            "${IMAGE}",
+            "a:b:c",
+            &"x".repeat(256),
+        ] {
+            assert!(!valid_image_ref(bad), "{bad:?}");
+        }
+        let f = Fixture::new("---\nimage: \"bottle agent\"\n---\n");
+        let e = f.resolve().unwrap_err().to_string();
+        assert!(
+            e.contains("dev.md:2:8: image: `bottle agent` is not an image reference"),
+            "{e}"
+        );
+        let f = Fixture::new("---\negress:\n  pipelock_image: \"x\\ny\"\n---\n");
+        let e = f.resolve().unwrap_err().to_string();
+        assert!(
+            e.contains("dev.md:3:19: egress.pipelock_image: `x\\ny`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn dockers_own_networks_are_refused_as_the_egress_side() {
+        for (net, want) in [
+            ("host", "one of Docker's own networks"),
+            ("none", "one of Docker's own networks"),
+            ("bridge", "one of Docker's own networks"),
+            ("\"a b\"", "not a Docker network name"),
+            ("\"-x\"", "not a Docker network name"),
+        ] {
+            let f = Fixture::new(&format!("---\negress:\n  network: {net}\n---\n"));
+            let e = f.resolve().unwrap_err().to_string();
+            assert!(e.contains("dev.md:3:12: egress.network: "), "{net}: {e}");
+            assert!(e.contains(want), "{net}: {e}");
+        }
+        let f = Fixture::new("---\negress:\n  network: corp-net.1\n---\n");
+        assert_eq!(
+            f.resolve().unwrap().egress_network.as_deref(),
+            Some("corp-net.1")
+        );
+    }
+
+    #[test]
+    fn trust_ca_must_hold_certificates_when_the_plan_is_made() {
+        let f = Fixture::new("---\negress:\n  trust_ca: [./not.pem, ./ca.pem, ./gone.pem]\n---\n");
+        f.write("bottles/not.pem", "just text\n");
+        f.write(
+            "bottles/ca.pem",
+            &egress_proxy::ca::generate_ca("plan test CA")
+                .unwrap()
+                .cert_pem,
+        );
+        let e = f.resolve().unwrap_err().to_string();
+        assert!(e.contains("dev.md:3:14: egress.trust_ca: "), "{e}");
+        assert!(
+            e.contains("not.pem: contains no `BEGIN CERTIFICATE` block"),
+            "{e}"
+        );
+        assert!(
+            e.contains("dev.md:3:35: egress.trust_ca: ") && e.contains("gone.pem does not exist"),
+            "{e}"
+        );
+        assert_eq!(
+            e.lines().count(),
+            2,
+            "the real certificate is accepted: {e}"
+        );
+    }
+
+    #[test]
+    fn flags_must_be_booleans() {
+        for text in [
+            "supervise: \"yes\"",
+            "supervise: 1",
+            "egress:\n  pipelock: \"no\"",
+        ] {
+            let f = Fixture::new(&format!("---\n{text}\n---\n"));
+            let e = f.resolve().unwrap_err().to_string();
+            assert!(e.contains("dev.md:"), "{text}: {e}");
+            assert!(e.contains("true or false"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn hostile_manifests_fail_cleanly_with_their_location() {
+        let bomb = "---\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+                    c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n\
+                    e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n---\n";
+        let deep = format!("---\nenv: {}{}\n---\n", "[".repeat(500), "]".repeat(500));
+        let cases: Vec<(&str, String)> = vec![
+            ("alias bomb", bomb.to_string()),
+            ("deep nesting", deep),
+            (
+                "duplicate key",
+                "---\nsupervise: true\nsupervise: false\n---\n".into(),
+            ),
+            (
+                "duplicate env key",
+                "---\nenv:\n  A: x\n  A: y\n---\n".into(),
+            ),
+            (
+                "control character",
+                "---\nimage: \"a\u{1b}b\"\n---\n".into(),
+            ),
+        ];
+        for (what, text) in cases {
+            let f = Fixture::new(&text);
+            let e = f.resolve().unwrap_err().to_string();
+            assert!(e.contains("bottles/dev.md"), "{what}: {e}");
+            assert!(e.len() < 2000, "{what}: error is {} bytes", e.len());
+        }
+        let f = Fixture::new("---\n---\n");
+        std::fs::write(
+            f.home.path().join("bottles/dev.md"),
+            b"---\nenv: { A: \"\xff\xfe\" }\n---\n",
+        )
+        .unwrap();
+        let e = f.resolve().unwrap_err().to_string();
+        assert!(
+            e.contains("dev.md:2:") && e.contains("not valid UTF-8"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_projects_agent_cannot_be_a_link_out_of_the_project() {
+        let f = Fixture::new("---\n---\n");
+        let agents = f.project.path().join(".claude-bottle/agents");
+        std::fs::create_dir_all(&agents).unwrap();
+        let outside = f.home.path().join("secret.md");
+        std::fs::write(&outside, "---\nbottle: dev\n---\nhost file\n").unwrap();
+        std::os::unix::fs::symlink(&outside, agents.join("coder.md")).unwrap();
+        let e = f.resolve().unwrap_err().to_string();
+        assert!(e.contains("resolves outside the project"), "{e}");
+        std::fs::remove_file(agents.join("coder.md")).unwrap();
+        std::fs::write(
+            f.project.path().join("real.md"),
+            "---\nbottle: dev\n---\nin repo\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(f.project.path().join("real.md"), agents.join("coder.md"))
+            .unwrap();
+        let p = f.resolve().unwrap();
+        assert_eq!(p.agent.prompt, "in repo");
+        assert!(p.agent.from_project);
+        std::fs::remove_file(agents.join("coder.md")).unwrap();
+        assert!(!f.resolve().unwrap().agent.from_project);
     }
 }
