@@ -6,6 +6,7 @@
 //! build contexts hold only the Dockerfile and one binary: fast, and no
 //! multi-stage build (the legacy builder would build every stage).
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
@@ -194,37 +195,37 @@ async fn docker_build_file(
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let mut child = cmd.spawn().context("cannot run `docker build`")?;
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
-    let err_task = tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        let mut out = Vec::new();
-        while let Ok(Some(l)) = lines.next_line().await {
-            out.push(l);
-        }
-        out
-    });
-    let mut lines = BufReader::new(stdout).lines();
-    let mut kept: Vec<String> = Vec::new();
-    while let Some(line) = lines
-        .next_line()
-        .await
-        .context("reading docker build output")?
-    {
+    // The legacy builder reports steps on stdout, BuildKit on stderr: read both.
+    let mut out = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut err = BufReader::new(child.stderr.take().expect("piped")).lines();
+    let (mut out_open, mut err_open) = (true, true);
+    let mut kept: VecDeque<String> = VecDeque::new();
+    while out_open || err_open {
+        let (line, from_stdout) = tokio::select! {
+            l = out.next_line(), if out_open => (l, true),
+            l = err.next_line(), if err_open => (l, false),
+        };
+        let Some(line) = line.context("reading docker build output")? else {
+            if from_stdout {
+                out_open = false;
+            } else {
+                err_open = false;
+            }
+            continue;
+        };
         if let Some(step) = step_line(&line) {
             eprintln!("      {step}");
         }
-        kept.push(line);
+        kept.push_back(line);
         if kept.len() > 60 {
-            kept.remove(0);
+            kept.pop_front();
         }
     }
     let status = child.wait().await?;
-    let err_lines = err_task.await.unwrap_or_default();
     if !status.success() {
-        kept.extend(err_lines);
-        let shown: Vec<String> = kept[kept.len().saturating_sub(40)..]
+        let shown: Vec<String> = kept
             .iter()
+            .skip(kept.len().saturating_sub(40))
             .map(|l| format!("    {l}"))
             .collect();
         bail!(
@@ -246,14 +247,35 @@ fn declares_agent_ids(dockerfile: &str) -> bool {
     })
 }
 
-/// A progress line from the legacy builder (`Step 2/5 : RUN …`) or BuildKit (`#5 [2/4] RUN …`), shortened.
+/// A progress line from the legacy builder (`Step 2/5 : RUN …`) or BuildKit's
+/// plain output (`#5 [2/4] RUN …`, `#7 [build 1/3] FROM …`), shortened; the
+/// commands' own output and BuildKit's bookkeeping lines are not steps.
 fn step_line(line: &str) -> Option<String> {
-    let step = if line.starts_with("Step ") {
+    let counter = |c: &str| {
+        c.split_once('/').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|x| x.is_ascii_digit())
+                && b.bytes().all(|x| x.is_ascii_digit())
+        })
+    };
+    let step = if let Some(rest) = line.strip_prefix("Step ") {
+        let (c, _) = rest.split_once(" : ")?;
+        if !counter(c) {
+            return None;
+        }
         line
-    } else if line.starts_with('#') && line.contains(" [") && line.contains('/') {
-        line.split_once(' ').map(|(_, rest)| rest)?
     } else {
-        return None;
+        let rest = line.strip_prefix('#')?;
+        let (number, step) = rest.split_once(' ')?;
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let (label, _) = step.strip_prefix('[')?.split_once("] ")?;
+        if !counter(label.rsplit(' ').next()?) {
+            return None;
+        }
+        step
     };
     let mut shown: String = step.chars().take(100).collect();
     if shown.len() < step.len() {
@@ -336,7 +358,41 @@ mod tests {
             step_line("#5 [2/4] RUN apt-get update").as_deref(),
             Some("[2/4] RUN apt-get update")
         );
-        assert_eq!(step_line(" ---> Using cache"), None);
+        assert_eq!(
+            step_line("#7 [build 1/3] FROM docker.io/library/debian:bookworm-slim").as_deref(),
+            Some("[build 1/3] FROM docker.io/library/debian:bookworm-slim")
+        );
+        let long = format!("#9 [stage-1 3/3] RUN {}", "x".repeat(200));
+        let shown = step_line(&long).unwrap();
+        assert!(
+            shown.ends_with('…') && shown.chars().count() == 101,
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn buildkit_bookkeeping_and_command_output_are_not_steps() {
+        for line in [
+            " ---> Using cache",
+            "Step x/4 : RUN",
+            "Stepping 1/2 : x",
+            "#0 building with \"default\" instance using docker driver",
+            "#1 [internal] load build definition from Dockerfile",
+            "#1 transferring dockerfile: 92B done",
+            "#4 DONE 0.3s",
+            "#3 CACHED",
+            "#4 0.215 Get:1 http://deb.debian.org/debian bookworm InRelease [151 kB]",
+            "#4 1.0 [1/2] looks like a step but is output",
+            "#5 exporting to image",
+            "#x [1/2] RUN",
+            "#5 [1/] RUN",
+            "# [1/2] RUN",
+            "",
+            "#",
+            "Step ",
+        ] {
+            assert_eq!(step_line(line), None, "{line:?}");
+        }
     }
 
     #[test]
