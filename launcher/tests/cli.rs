@@ -151,6 +151,10 @@ fn a_projects_own_bottles_are_ignored_with_a_warning() {
         "the project's agent wins: {text}"
     );
     assert!(
+        text.contains("from the project's repository: its prompt, description and command are the repository's"),
+        "{text}"
+    );
+    assert!(
         text.contains("bottle     dev (") && !text.contains(".claude-bottle/bottles"),
         "{text}"
     );
@@ -194,6 +198,96 @@ fn render_writes_the_project_without_secrets() {
         "{}",
         stderr(&again)
     );
+}
+
+#[test]
+fn render_out_is_made_absolute_so_compose_binds_host_paths() {
+    let home = Home::new(BOTTLE);
+    let out = home.bottle(&["render", "coder", "--out", "rel/out"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let compose = std::fs::read_to_string(home.path().join("rel/out/docker-compose.yml")).unwrap();
+    let mounts: Vec<&str> = compose
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("- ") && l.contains(":/"))
+        .collect();
+    assert!(!mounts.is_empty(), "{compose}");
+    for m in mounts {
+        assert!(
+            m.starts_with(&format!("- {}/rel/out/", home.path().display())),
+            "a relative bind source becomes a named volume: {m}"
+        );
+    }
+}
+
+#[test]
+fn a_token_cannot_reach_the_agent_through_compose_substitution() {
+    let home = Home::new(
+        "---\negress:\n  pipelock: false\nenv: { A: \"${GH_TOKEN}\", B: \"$GH_TOKEN\", C: \"${GH_TOKEN:-x}y\" }\n---\n",
+    );
+    let dir = home.path().join("out");
+    let out = home.bottle(&["render", "coder", "--out", dir.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let compose = Command::new("docker-compose")
+        .arg("-f")
+        .arg(dir.join("docker-compose.yml"))
+        .arg("config")
+        .env("GH_TOKEN", "ghp_must_not_appear")
+        .output()
+        .expect("run docker-compose (Compose v1 is a test requirement)");
+    let text = String::from_utf8_lossy(&compose.stdout);
+    assert!(compose.status.success(), "{}", stderr(&compose));
+    assert!(!text.contains("ghp_must_not_appear"), "{text}");
+    assert!(
+        text.contains("{GH_TOKEN}") && text.contains("{GH_TOKEN:-x}y"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failed_render_removes_what_it_wrote() {
+    let home = Home::new(BOTTLE);
+    let dir = home.path().join("a:b");
+    let out = home.bottle(&["render", "coder", "--out", dir.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("contains `:`"), "{}", stderr(&out));
+    assert!(
+        !dir.exists(),
+        "a failed render leaves nothing, CA keys included"
+    );
+}
+
+#[test]
+fn questions_without_a_terminal_are_refused_before_any_work() {
+    let home = Home::new(BOTTLE);
+    for args in [&["start", "coder"][..], &["cleanup"][..]] {
+        let out = home.bottle(
+            args,
+            &[("GH_TOKEN", "t"), ("DOCKER_HOST", "unix:///nonexistent")],
+        );
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let e = stderr(&out);
+        assert!(
+            e.contains("needs a y/N answer, but standard input is not a terminal; pass --yes"),
+            "{args:?}: {e}"
+        );
+    }
+    assert!(!home.path().join("state").exists());
+}
+
+#[test]
+fn ids_of_agents_with_long_names_are_accepted_everywhere() {
+    let home = Home::new(BOTTLE);
+    let id = format!("{}-abc123", "a".repeat(48));
+    for cmd in ["stop", "resume"] {
+        let out = home.bottle(&[cmd, &id], &[]);
+        let e = stderr(&out);
+        assert!(e.contains(&format!("no bottle `{id}`")), "{cmd}: {e}");
+    }
+    for bad in ["../../etc-abc123", "coder", "coder-ABC123"] {
+        let e = stderr(&home.bottle(&["stop", bad], &[]));
+        assert!(e.contains("is not a bottle id"), "{bad}: {e}");
+    }
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
