@@ -32,10 +32,12 @@ check forged "$(curl -sS -m 10 -H 'Authorization: Bearer forged-by-agent' -w ' s
 check denied_path "$(curl -sS -m 10 -w ' status=%{http_code}' $o/private/z 2>&1)"
 check denied_host "$(curl -sS -m 10 -w ' status=%{http_code}' https://elsewhere.test/ 2>&1)"
 check direct_ip "$(curl -sS -m 5 --noproxy '*' -k https://$ORIGIN_IP/allowed/ -o /dev/null 2>&1; echo rc=$?)"
-check direct_out "$(curl -sS -m 5 --noproxy '*' http://$EGRESS_GATEWAY/ -o /dev/null 2>&1; echo rc=$?)"
+check direct_host "$(curl -sS -m 5 --noproxy '*' http://$EGRESS_GATEWAY:$HOST_PORT/ 2>&1; echo rc=$?)"
 check dns_origin "$(getent hosts origin.test; echo rc=$?)"
 check dns_upstream "$(getent hosts upstream.test; echo rc=$?)"
 check dns_external "$(getent hosts deb.debian.org; echo rc=$?)"
+check python "$(python3 -c 'import urllib.request; print(urllib.request.urlopen("https://origin.test/allowed/py", timeout=10).read().decode())' 2>&1)"
+check dollar "$DOLLAR"
 git config --global user.email agent@bottle.test
 git config --global user.name agent
 check clone "$(git clone -q ssh://git@upstream.test/srv/git/app.git /tmp/app 2>&1; echo rc=$?; cat /tmp/app/README 2>&1)"
@@ -45,6 +47,8 @@ check push_clean "$(git push -q origin HEAD:main 2>&1; echo rc=$?)"
 printf 'aws_access_key_id = AKIAQYLPMN5HHHFPZAM2\ngithub = ghp_8fJ2kLmN4pQrS6tUvW8xYz0aBcDeFgHiJkLm\n' > creds.txt
 git add creds.txt && git commit -qm 'add creds'
 check push_secret "$(git push origin HEAD:main 2>&1; echo rc=$?)"
+# A liveness check of supervise's MCP endpoint; the operator-loop test
+# (tests/tests/docker_operator.rs) drives it with the Python MCP SDK inside an agent.
 check mcp "$(curl -sS -m 10 -X POST http://supervise:9100/mcp -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}' 2>&1)"
 check mcp_registered "$(cat ~/.claude.json)"
 check current_config "$(cat /etc/bottle/current-config/routes.yaml)"
@@ -161,6 +165,7 @@ fn docker_bottle_sandbox_end_to_end() {
     .trim()
     .to_string();
     assert!(!gateway.is_empty(), "the test network has no gateway");
+    let host_listener = HostListener::start(&gateway);
 
     std::fs::write(
         home.join("bottles/e2e.md"),
@@ -168,11 +173,13 @@ fn docker_bottle_sandbox_end_to_end() {
             "---\negress:\n  routes:\n    - host: origin.test\n      paths: [\"/allowed/\"]\n      \
              auth: {{ scheme: bearer, token_ref: E2E_ORIGIN_TOKEN }}\n  pipelock: false\n  network: {net}\n  \
              trust_ca: [{ca}]\ngit:\n  - name: app\n    upstream: ssh://git@upstream.test/srv/git/app.git\n    \
-             identity_file: {key}\n    known_host_key: \"{host_key}\"\nenv: {{ ORIGIN_IP: \"{origin_ip}\", EGRESS_GATEWAY: \"{gateway}\" }}\n\
+             identity_file: {key}\n    known_host_key: \"{host_key}\"\nenv: {{ ORIGIN_IP: \"{origin_ip}\", EGRESS_GATEWAY: \"{gateway}\", \
+             HOST_PORT: \"{host_port}\", DOLLAR: \"${{E2E_ORIGIN_TOKEN}}\" }}\n\
              supervise: true\nruntime: auto\n---\nThe bottle the end-to-end test runs.\n",
             net = net.name,
             ca = origin.ca.cert_path.display(),
             key = gate_key.display(),
+            host_port = host_listener.port,
         ),
     )
     .unwrap();
@@ -277,21 +284,60 @@ fn docker_bottle_sandbox_end_to_end() {
         "{}",
         checks.get("denied_host")
     );
-    // No direct route, no name resolution for anything outside the internal network.
-    for name in ["direct_ip", "direct_out"] {
+    // No direct route: not to the origin, not to a listener on this machine.
+    for name in ["direct_ip", "direct_host"] {
         let v = checks.get(name);
         assert!(!v.contains("rc=0"), "{name} connected directly: {v}");
     }
+    assert!(
+        !checks.get("direct_host").contains(HostListener::GREETING),
+        "{}",
+        checks.get("direct_host")
+    );
+    assert_eq!(
+        host_listener.connections(),
+        0,
+        "the agent's connection reached the host listener"
+    );
+    let egress_proxy = format!("{id}-egress-proxy");
+    let from_egress = docker_output(&[
+        "exec",
+        &egress_proxy,
+        "bash",
+        "-c",
+        &format!(
+            "exec 3<>/dev/tcp/{gateway}/{} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3",
+            host_listener.port
+        ),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&from_egress.stdout).contains(HostListener::GREETING),
+        "control: the host listener must be reachable from the egress side: {}",
+        String::from_utf8_lossy(&from_egress.stderr)
+    );
+    // No name resolution for anything outside the internal network, though
+    // the egress side resolves each of those names.
     for name in ["dns_origin", "dns_upstream", "dns_external"] {
         let v = checks.get(name);
         assert!(v.trim_end().ends_with("rc=2"), "{name} resolved: {v}");
     }
-    let egress_proxy = format!("{id}-egress-proxy");
-    let control = docker_output(&["exec", &egress_proxy, "getent", "hosts", "origin.test"]);
+    for host in ["origin.test", "upstream.test", "deb.debian.org"] {
+        let control = docker_output(&["exec", &egress_proxy, "getent", "hosts", host]);
+        assert!(
+            control.status.success(),
+            "control: egress-proxy must resolve {host}"
+        );
+    }
+    // Tools trust the bottle's CA: Python's urllib through the proxy, token injected.
     assert!(
-        control.status.success(),
-        "control: egress-proxy must resolve origin.test"
+        checks
+            .get("python")
+            .contains("origin path=/allowed/py auth=yes"),
+        "{}",
+        checks.get("python")
     );
+    // A `$` in the bottle's env is literal: Compose does not substitute the host's token.
+    assert_eq!(checks.get("dollar"), "${E2E_ORIGIN_TOKEN}");
     // git through the gate: clone, clean push lands, secret push refused.
     let clone = checks.get("clone");
     assert!(
@@ -479,6 +525,40 @@ fn docker_bottle_sandbox_end_to_end() {
     drop(leftovers);
 }
 
+/// A TCP listener on this machine, on the egress network's gateway address:
+/// reachable from the egress side, and something the agent must not reach.
+struct HostListener {
+    port: u16,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HostListener {
+    const GREETING: &'static str = "host-listener-answered";
+
+    fn start(address: &str) -> HostListener {
+        let listener = std::net::TcpListener::bind((address, 0))
+            .unwrap_or_else(|e| panic!("bind a listener on the gateway {address}: {e}"));
+        let port = listener.local_addr().unwrap().port();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n{}\n",
+                    Self::GREETING
+                );
+            }
+        });
+        HostListener { port, count }
+    }
+
+    fn connections(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 fn e2e_id(state_dir: &Path) -> String {
     state_dir
         .file_name()
@@ -498,14 +578,7 @@ fn docker_stop_and_sigterm_tear_the_bottle_down() {
     build_images(&bottle);
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().to_path_buf();
-    std::fs::create_dir_all(home.join("agents")).unwrap();
-    std::fs::create_dir_all(home.join("bottles")).unwrap();
-    std::fs::write(
-        home.join("bottles/idle.md"),
-        "---\negress:\n  pipelock: false\n---\n",
-    )
-    .unwrap();
-    std::fs::write(home.join("agents/idle.md"), "---\nbottle: idle\n---\n").unwrap();
+    idle_manifests(&home);
     let mut leftovers = BottleLeftovers::default();
 
     // `bottle stop ID` from elsewhere ends the attached start, which exits.
@@ -534,4 +607,114 @@ fn docker_stop_and_sigterm_tear_the_bottle_down() {
     assert_gone(&id);
     assert!(!home.join("state").join(&id).join("secrets").exists());
     drop(leftovers);
+}
+
+/// Write the minimal `idle` bottle and agent into `home`.
+fn idle_manifests(home: &Path) {
+    std::fs::create_dir_all(home.join("agents")).unwrap();
+    std::fs::create_dir_all(home.join("bottles")).unwrap();
+    std::fs::write(
+        home.join("bottles/idle.md"),
+        "---\negress:\n  pipelock: false\n---\n",
+    )
+    .unwrap();
+    std::fs::write(home.join("agents/idle.md"), "---\nbottle: idle\n---\n").unwrap();
+}
+
+#[test]
+fn docker_answering_no_on_a_terminal_starts_nothing() {
+    let bottle = workspace_bin("bottle");
+    build_images(&bottle);
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().to_path_buf();
+    idle_manifests(&home);
+    // util-linux `script` gives `bottle start` a terminal; we type into it.
+    let mut child = KillOnDrop(
+        Command::new("script")
+            .args(["-q", "-e", "-c"])
+            .arg(format!("'{}' start idle -- true", bottle.display()))
+            .arg("/dev/null")
+            .env("BOTTLE_HOME", &home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run script (util-linux)"),
+    );
+    let mut stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !String::from_utf8_lossy(&seen).contains("[y/N]") {
+        assert!(
+            Instant::now() < deadline,
+            "no prompt: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.extend(chunk);
+        }
+    }
+    let mut stdin = child.0.stdin.take().unwrap();
+    stdin.write_all(b"n\n").unwrap();
+    let status = wait_exit(&mut child.0, Duration::from_secs(30)).expect("bottle exits after `n`");
+    drop(stdin);
+    while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
+        seen.extend(chunk);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Start this bottle? [y/N]") && text.contains("not started"),
+        "{text}"
+    );
+    assert!(!home.join("state").exists(), "nothing is created after `n`");
+}
+
+#[test]
+fn docker_cleanup_leaves_objects_with_hostile_labels_alone() {
+    let bottle = workspace_bin("bottle");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join("state")).unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("keep"), "keep").unwrap();
+    let name = format!("bottle-e2e-hostile-{}", std::process::id());
+    let _ = docker_output(&["network", "rm", &name]);
+    docker(&[
+        "network",
+        "create",
+        "--label",
+        "bottle.id=../../victim",
+        &name,
+    ]);
+    let network = bottle_tests::docker::NetworkGuard { name: name.clone() };
+    let out = bottle_tests::bottle::bottle_output(&bottle, &home, &["cleanup", "--dry-run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "ignoring network {name} (bottle.id label `../../victim`)"
+        )),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("victim"), "{stdout}");
+    assert!(victim.join("keep").is_file());
+    assert!(
+        docker_output(&["network", "inspect", &name])
+            .status
+            .success(),
+        "the network is left for its owner"
+    );
+    drop(network);
 }
