@@ -4,8 +4,9 @@
 # with what a user would otherwise run, `docker run --rm IMAGE true` (no
 # sandbox at all), and a bare `docker-compose up -d` + `down` of the same
 # rendered project (bottle's orchestration cost without its checks).
-# The bare compose project has no secrets or CAs written, so egress-proxy
-# may exit early there; it still measures container creation and removal.
+# `bottle render` writes that project with freshly minted CAs but no token
+# files, so egress-proxy may exit early there; it still measures container
+# creation and removal.
 #
 #   bench/launcher.sh [RUNS]          # default 5; needs `bottle images build` done
 #
