@@ -22,8 +22,9 @@ const V2: &[&str] = &["docker", "compose"];
 /// Compose v1, the standalone program.
 const V1: &[&str] = &["docker-compose"];
 
-/// Host variables Compose may see: what it needs to find the engine, its
-/// config and a temporary directory. Everything else (route tokens above
+/// Host variables Compose may see: what it needs to find the engine (an
+/// `ssh://` `DOCKER_HOST` needs the SSH agent), its config and a temporary
+/// directory. Everything else (route tokens above
 /// all) is withheld, so nothing can reach the agent through substitution.
 const PASSED_ENV: &[&str] = &[
     "PATH",
@@ -40,6 +41,7 @@ const PASSED_ENV: &[&str] = &[
     "DOCKER_CERT_PATH",
     "DOCKER_TLS_VERIFY",
     "DOCKER_API_VERSION",
+    "SSH_AUTH_SOCK",
 ];
 
 /// The environment Compose runs with: only [`PASSED_ENV`] from `host`.
