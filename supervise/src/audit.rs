@@ -30,7 +30,7 @@ pub enum AuditEvent<'a> {
         /// The message the agent received.
         error: &'a str,
     },
-    /// The server saw a decision and reported it to the agent (once per proposal and process).
+    /// A decision in the queue, recorded once whoever wrote it (see `decisions`).
     Decision {
         /// The proposal.
         id: &'a str,
@@ -44,7 +44,8 @@ pub enum AuditEvent<'a> {
         decided_by: &'a str,
         /// When they answered.
         decided_at: &'a str,
-        /// How the agent learnt it: `wait` (the proposing call) or `status` (proposal-status).
+        /// How the server came to it: `wait` (the proposing call returned it), `status`
+        /// (proposal-status reported it) or `queue` (found in the queue with no call involved).
         via: &'a str,
     },
     /// The server expired a proposal nobody answered within the TTL.
@@ -60,7 +61,8 @@ pub enum AuditEvent<'a> {
     WaitEnded {
         /// The proposal.
         id: &'a str,
-        /// `timeout` (decision timeout reached) or `cancelled` (client went away or cancelled).
+        /// `timeout` (decision timeout reached) or `cancelled` (client went away or the server
+        /// stopped).
         outcome: &'a str,
         /// How long the call waited, in milliseconds.
         waited_ms: u64,

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod cli;
 pub mod current;
+pub mod decisions;
 pub mod diff;
 pub mod dockerfile;
 pub mod expiry;

@@ -1,5 +1,6 @@
 //! The `supervise` binary: wires the MCP server, the queue and the operator commands together.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -8,6 +9,7 @@ use clap::Parser;
 use supervise::cli::{Cli, Command, RunArgs};
 use supervise::current::CurrentConfig;
 use supervise::queue::Queue;
+use supervise::decisions::{self, DecisionAudit};
 use supervise::server::Supervise;
 use supervise::wait::WaitSettings;
 use supervise::{expiry, http, operator};
@@ -54,10 +56,15 @@ async fn run(args: RunArgs) -> Result<()> {
         None => AuditLog::disabled(),
     };
     let shutdown = CancellationToken::new();
+    let decisions = Arc::new(DecisionAudit::new(
+        queue.clone(),
+        args.audit_log.is_some().then(|| audit.clone()),
+    ));
     let handler = Supervise::new(
         queue.clone(),
         CurrentConfig::new(&args.current_config),
         audit.clone(),
+        decisions.clone(),
         WaitSettings {
             decision_timeout: args.decision_timeout,
             progress_interval: args.progress_interval,
@@ -86,6 +93,7 @@ async fn run(args: RunArgs) -> Result<()> {
             shutdown.clone(),
         ));
     }
+    tokio::spawn(decisions::run_sweeper(decisions, shutdown.clone()));
     tokio::spawn(stop_on_signal(shutdown.clone()));
     http::serve(listener, mcp, &hosts, shutdown).await;
     audit.flush();

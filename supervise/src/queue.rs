@@ -6,6 +6,7 @@
 //! [`create_atomic`], so of two racing answers exactly one wins and the other
 //! gets [`QueueError::AlreadyAnswered`]. Readers never see a half-written
 //! file, and a file that does not parse is skipped with a warning naming it.
+//! The server marks each decision it has audited with `<id>.audited`.
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
@@ -25,6 +26,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const PROPOSAL_SUFFIX: &str = ".proposal.json";
 /// Suffix of decision files: `<id>.decision.json`.
 pub const DECISION_SUFFIX: &str = ".decision.json";
+/// Suffix of the server's markers for audited decisions: `<id>.audited`.
+pub const AUDITED_SUFFIX: &str = ".audited";
 /// Largest queue file read; anything bigger is not one of ours.
 pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
 /// Longest operator comment stored in a decision.
@@ -343,6 +346,11 @@ impl Queue {
         self.dir.join(format!("{id}{DECISION_SUFFIX}"))
     }
 
+    /// Path of the server's marker that `id`'s decision was audited.
+    pub fn audited_path(&self, id: &ProposalId) -> PathBuf {
+        self.dir.join(format!("{id}{AUDITED_SUFFIX}"))
+    }
+
     /// Queue a validated proposal under a fresh id, atomically.
     ///
     /// The base is left out (and a warning logged) if keeping it would make the
@@ -387,27 +395,24 @@ impl Queue {
         })
     }
 
-    /// Every readable proposal, oldest first; unreadable files are skipped with a warning.
-    pub fn list(&self) -> Result<Vec<Entry>, QueueError> {
-        let read_dir = std::fs::read_dir(&self.dir).map_err(|source| QueueError::Io {
+    /// The ids named by the queue's files, from the directory listing alone (no file is read).
+    fn scan(&self) -> Result<Names, QueueError> {
+        let list_error = |source| QueueError::Io {
             action: "list queue directory",
             path: self.dir.clone(),
             source,
-        })?;
-        let mut proposals = BTreeSet::new();
-        let mut decisions = BTreeSet::new();
-        for dirent in read_dir {
-            let dirent = dirent.map_err(|source| QueueError::Io {
-                action: "list queue directory",
-                path: self.dir.clone(),
-                source,
-            })?;
+        };
+        let mut names = Names::default();
+        for dirent in std::fs::read_dir(&self.dir).map_err(list_error)? {
+            let dirent = dirent.map_err(list_error)?;
             let name = dirent.file_name();
             let Some(name) = name.to_str() else { continue };
             let (stem, set) = if let Some(stem) = name.strip_suffix(PROPOSAL_SUFFIX) {
-                (stem, &mut proposals)
+                (stem, &mut names.proposals)
             } else if let Some(stem) = name.strip_suffix(DECISION_SUFFIX) {
-                (stem, &mut decisions)
+                (stem, &mut names.decisions)
+            } else if let Some(stem) = name.strip_suffix(AUDITED_SUFFIX) {
+                (stem, &mut names.audited)
             } else {
                 continue;
             };
@@ -421,6 +426,63 @@ impl Queue {
                 ),
             }
         }
+        Ok(names)
+    }
+
+    /// How many proposals have no decision file yet (from file names; nothing is read).
+    pub fn pending_count(&self) -> Result<usize, QueueError> {
+        let names = self.scan()?;
+        Ok(names.proposals.difference(&names.decisions).count())
+    }
+
+    /// Proposals with a decision file but no audit marker, oldest id first.
+    pub fn unaudited_decisions(&self) -> Result<Vec<ProposalId>, QueueError> {
+        let names = self.scan()?;
+        Ok(names
+            .decisions
+            .intersection(&names.proposals)
+            .filter(|id| !names.audited.contains(*id))
+            .cloned()
+            .collect())
+    }
+
+    /// Whether the server marked `id`'s decision as audited.
+    pub fn is_audited(&self, id: &ProposalId) -> Result<bool, QueueError> {
+        match std::fs::symlink_metadata(self.audited_path(id)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(QueueError::Io {
+                action: "read",
+                path: self.audited_path(id),
+                source,
+            }),
+        }
+    }
+
+    /// Mark `id`'s decision as audited (idempotent).
+    pub fn mark_audited(&self, id: &ProposalId) -> Result<(), QueueError> {
+        let path = self.audited_path(id);
+        let marker = AuditedMarker {
+            version: FORMAT_VERSION,
+            id: id.clone(),
+            audited_at: format_rfc3339(OffsetDateTime::now_utc()),
+        };
+        create_atomic(&path, &to_json(&marker), FILE_MODE)
+            .map(|_| ())
+            .map_err(|source| QueueError::Io {
+                action: "write audit marker",
+                path,
+                source,
+            })
+    }
+
+    /// Every readable proposal, oldest first; unreadable files are skipped with a warning.
+    pub fn list(&self) -> Result<Vec<Entry>, QueueError> {
+        let Names {
+            proposals,
+            decisions,
+            ..
+        } = self.scan()?;
         for orphan in decisions.difference(&proposals) {
             tracing::warn!(
                 file = %self.decision_path(orphan).display(),
@@ -529,6 +591,22 @@ impl Queue {
             }),
         }
     }
+}
+
+/// Ids found in the queue directory's file names, by kind.
+#[derive(Debug, Default)]
+struct Names {
+    proposals: BTreeSet<ProposalId>,
+    decisions: BTreeSet<ProposalId>,
+    audited: BTreeSet<ProposalId>,
+}
+
+/// `<id>.audited`: the server audited this proposal's decision.
+#[derive(Debug, Serialize)]
+struct AuditedMarker {
+    version: u32,
+    id: ProposalId,
+    audited_at: String,
 }
 
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
@@ -734,6 +812,43 @@ mod tests {
             "a base that would overflow the file is left out"
         );
         assert_eq!(q.get(&p.id).unwrap().proposal.content, "FROM x\n");
+    }
+
+    #[test]
+    fn pending_counts_and_audit_markers_come_from_file_names() {
+        let (dir, q) = queue();
+        let a = q.submit(new(Tool::EgressBlock, "routes: []\n")).unwrap();
+        let b = q.submit(new(Tool::EgressBlock, "routes: []\n")).unwrap();
+        assert_eq!(q.pending_count().unwrap(), 2);
+        assert!(q.unaudited_decisions().unwrap().is_empty());
+        q.answer(&a.id, Answer::new(Status::Approved, "", "op").unwrap())
+            .unwrap();
+        assert_eq!(q.pending_count().unwrap(), 1);
+        assert_eq!(
+            q.unaudited_decisions().unwrap(),
+            std::slice::from_ref(&a.id)
+        );
+        assert!(!q.is_audited(&a.id).unwrap());
+        q.mark_audited(&a.id).unwrap();
+        q.mark_audited(&a.id).unwrap();
+        assert!(q.is_audited(&a.id).unwrap());
+        assert!(q.unaudited_decisions().unwrap().is_empty());
+        assert_eq!(q.list().unwrap().len(), 2, "markers are not proposals");
+        let marker: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join(format!("{}.audited", a.id))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(marker["id"], a.id.as_str());
+        std::fs::write(
+            dir.path().join("20260101-000000-orphan.decision.json"),
+            b"{}",
+        )
+        .unwrap();
+        assert!(
+            q.unaudited_decisions().unwrap().is_empty(),
+            "orphans are not audited"
+        );
+        assert!(!q.is_audited(&b.id).unwrap());
     }
 
     #[test]

@@ -6,8 +6,7 @@
 //! fix; anything about a queued proposal carries `{id, status, comment}` as
 //! structured content.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bottle_common::audit::AuditLog;
 use rmcp::model::{
@@ -25,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::AuditEvent;
 use crate::current::CurrentConfig;
+use crate::decisions::{DecisionAudit, Via};
 use crate::id::ProposalId;
 use crate::proposal::{
     self, CapabilityBlockArgs, EgressBlockArgs, Invalid, PipelockBlockArgs, ProposalStatusArgs,
@@ -54,10 +54,10 @@ struct Inner {
     queue: Queue,
     current: CurrentConfig,
     audit: AuditLog,
+    decisions: Arc<DecisionAudit>,
     wait: WaitSettings,
     tools: Vec<McpTool>,
     instructions: String,
-    reported: Mutex<HashSet<ProposalId>>,
     shutdown: CancellationToken,
 }
 
@@ -68,11 +68,13 @@ pub struct Supervise {
 }
 
 impl Supervise {
-    /// A server over `queue` and `current`; `shutdown` ends every wait.
+    /// A server over `queue` and `current`; decisions are audited through `decisions`, and
+    /// `shutdown` ends every wait.
     pub fn new(
         queue: Queue,
         current: CurrentConfig,
         audit: AuditLog,
+        decisions: Arc<DecisionAudit>,
         wait: WaitSettings,
         shutdown: CancellationToken,
     ) -> Supervise {
@@ -81,10 +83,10 @@ impl Supervise {
                 queue,
                 current,
                 audit,
+                decisions,
                 wait,
                 tools: tool_definitions(),
                 instructions: instructions(wait.decision_timeout),
-                reported: Mutex::new(HashSet::new()),
                 shutdown,
             }),
         }
@@ -129,13 +131,14 @@ impl Supervise {
         let cancel = context.ct.clone();
         let shutdown = self.inner.shutdown.clone();
         let started = Instant::now();
+        let waiting = self.inner.decisions.waiting(&proposal.id);
         let waited = tokio::select! {
             r = wait_for_decision(&self.inner.queue, &proposal.id, self.inner.wait, progress, &cancel) => r,
             _ = shutdown.cancelled() => Ok(WaitEnd::Cancelled),
         };
         let waited_ms = started.elapsed().as_millis() as u64;
-        match waited {
-            Ok(WaitEnd::Decided(decision)) => self.report(tool, &decision, "wait"),
+        let result = match waited {
+            Ok(WaitEnd::Decided(decision)) => self.report(tool, &decision, Via::Wait).await,
             Ok(WaitEnd::TimedOut) => {
                 self.wait_ended(&proposal.id, "timeout", waited_ms);
                 let secs = self.inner.wait.decision_timeout.as_secs_f64();
@@ -150,7 +153,9 @@ impl Supervise {
                 "proposal {} was queued, but its decision cannot be read: {e}",
                 proposal.id
             )),
-        }
+        };
+        drop(waiting);
+        result
     }
 
     async fn proposal_status(&self, args: JsonObject) -> CallToolResult {
@@ -176,7 +181,10 @@ impl Supervise {
             Err(e) => return server_fault(&format!("cannot read proposal {id}: {e}")),
         };
         match &entry.decision {
-            Some(decision) => self.report(entry.proposal.tool, decision, "status"),
+            Some(decision) => {
+                self.report(entry.proposal.tool, decision, Via::Status)
+                    .await
+            }
             None => outcome_result(entry.proposal.tool, &id, Status::Pending, None, ""),
         }
     }
@@ -188,24 +196,13 @@ impl Supervise {
         }
     }
 
-    /// Report a decision to the agent, auditing it the first time this process sees it.
-    fn report(&self, tool: Tool, decision: &Decision, via: &str) -> CallToolResult {
-        let first = self
-            .inner
-            .reported
-            .lock()
-            .map(|mut seen| seen.insert(decision.id.clone()))
-            .unwrap_or(true);
-        if first {
-            self.inner.audit.record(&AuditEvent::Decision {
-                id: decision.id.as_str(),
-                tool: tool.name(),
-                status: decision.status.as_str(),
-                comment: &decision.comment,
-                decided_by: &decision.decided_by,
-                decided_at: &decision.decided_at,
-                via,
-            });
+    /// Report a decision to the agent, auditing it unless it already was.
+    async fn report(&self, tool: Tool, decision: &Decision, via: Via) -> CallToolResult {
+        let (decisions, audited) = (self.inner.decisions.clone(), decision.clone());
+        match tokio::task::spawn_blocking(move || decisions.record(tool, &audited, via)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(id = %decision.id, "cannot audit the decision: {e}"),
+            Err(e) => tracing::warn!(id = %decision.id, "cannot audit the decision: {e}"),
         }
         outcome_result(
             tool,

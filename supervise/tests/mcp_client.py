@@ -1,8 +1,10 @@
 """Drive a supervise server with the official Python MCP SDK over Streamable HTTP.
 
 Prints one JSON object per line on stdout: {"progress": ...} for each progress
-notification as it arrives, then {"result": ...} (or {"error": ...}). The Rust
-tests read these lines, so the client stays independent of the server's code.
+notification as it arrives, then {"result": ...} (or {"error": ...}). Progress
+lines and call results carry "elapsed", the seconds since the call was sent by
+the client's clock. The Rust tests read these lines, so the client stays
+independent of the server's code.
 
     mcp_client.py URL [--mode legacy|auto] list-tools
     mcp_client.py URL [--mode legacy|auto] call TOOL [--progress] < JSON_ARGS
@@ -13,6 +15,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 
 from mcp import Client
 
@@ -42,8 +45,11 @@ async def run(args):
 
 
 async def call(client, tool, arguments, want_progress):
+    started = time.monotonic()
+
     async def on_progress(progress, total, message):
-        emit({"progress": progress, "total": total, "message": message})
+        elapsed = time.monotonic() - started
+        emit({"progress": progress, "total": total, "message": message, "elapsed": elapsed})
 
     callback = on_progress if want_progress else None
     result = await client.call_tool(tool, arguments, progress_callback=callback)
@@ -51,6 +57,7 @@ async def call(client, tool, arguments, want_progress):
         "is_error": result.is_error,
         "structured": result.structured_content,
         "text": "\n".join(c.text for c in result.content if c.type == "text"),
+        "elapsed": time.monotonic() - started,
     }
 
 
@@ -68,8 +75,16 @@ def main():
     try:
         emit({"result": asyncio.run(run(args))})
     except Exception as e:  # the test prints this; the exit code says it failed
-        emit({"error": f"{type(e).__name__}: {e}"})
+        emit({"error": describe(e)})
         sys.exit(1)
+
+
+def describe(e):
+    """The exception and, for exception groups (anyio task groups), every exception inside."""
+    text = f"{type(e).__name__}: {e}"
+    for inner in getattr(e, "exceptions", ()):
+        text += f" [{describe(inner)}]"
+    return text
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ pub struct SuperviseServer {
     /// The audit log file.
     pub audit: PathBuf,
     child: ChildGuard,
+    command: Vec<std::ffi::OsString>,
+    binary: PathBuf,
+    starts: usize,
     _dir: tempfile::TempDir,
 }
 
@@ -34,22 +37,21 @@ impl SuperviseServer {
         let audit = dir.path().join("audit.jsonl");
         std::fs::create_dir_all(&current).expect("create current-config dir");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut cmd = Command::new(binary);
-        cmd.arg("run")
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--queue")
-            .arg(&queue)
-            .arg("--current-config")
-            .arg(&current)
-            .arg("--audit-log")
-            .arg(&audit)
-            .arg("--decision-timeout")
-            .arg(decision_timeout)
-            .args(extra)
-            .env("RUST_LOG", "info,rmcp=warn");
-        let child = ChildGuard::spawn("supervise", cmd, dir.path());
-        wait_for_port(addr, Duration::from_secs(10), "supervise");
+        let mut command: Vec<std::ffi::OsString> = vec![
+            "run".into(),
+            "--listen".into(),
+            addr.to_string().into(),
+            "--queue".into(),
+            queue.clone().into(),
+            "--current-config".into(),
+            current.clone().into(),
+            "--audit-log".into(),
+            audit.clone().into(),
+            "--decision-timeout".into(),
+            decision_timeout.into(),
+        ];
+        command.extend(extra.iter().map(Into::into));
+        let child = spawn_server(binary, &command, addr, dir.path(), "supervise");
         SuperviseServer {
             url: format!("http://{addr}/mcp"),
             addr,
@@ -57,7 +59,58 @@ impl SuperviseServer {
             current,
             audit,
             child,
+            command,
+            binary: binary.to_path_buf(),
+            starts: 1,
             _dir: dir,
+        }
+    }
+
+    /// Stop the server with SIGTERM and wait for it to exit (at most `timeout`).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.child.signal(libc::SIGTERM);
+        self.child.wait_timeout(timeout)
+    }
+
+    /// Start the server again, on the same address with the same queue, config and audit log.
+    pub fn restart(&mut self) {
+        self.starts += 1;
+        let name = format!("supervise-{}", self.starts);
+        self.child = spawn_server(
+            &self.binary,
+            &self.command,
+            self.addr,
+            self._dir.path(),
+            &name,
+        );
+    }
+
+    /// Audit lines containing every one of `needles`, once there are at least `count`;
+    /// panic after `timeout`.
+    pub fn wait_for_audit_count(
+        &self,
+        needles: &[&str],
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found: Vec<String> = self
+                .audit_lines()
+                .into_iter()
+                .filter(|l| needles.iter().all(|n| l.contains(n)))
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {count} audit lines with {needles:?} within {timeout:?}; audit log:\n{}\nserver log:\n{}",
+                found.len(),
+                self.audit_lines().join("\n"),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -95,4 +148,18 @@ impl SuperviseServer {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+fn spawn_server(
+    binary: &Path,
+    args: &[std::ffi::OsString],
+    addr: SocketAddr,
+    log_dir: &Path,
+    name: &str,
+) -> ChildGuard {
+    let mut cmd = Command::new(binary);
+    cmd.args(args).env("RUST_LOG", "info,rmcp=warn");
+    let child = ChildGuard::spawn(name, cmd, log_dir);
+    wait_for_port(addr, Duration::from_secs(10), "supervise");
+    child
 }

@@ -140,21 +140,29 @@ impl PyClient {
     }
 
     /// Wait for the final result, returning it with the progress values seen before it.
-    pub fn result(mut self, timeout: Duration) -> (Value, Vec<Value>) {
+    pub fn result(self, timeout: Duration) -> (Value, Vec<Value>) {
+        match self.outcome(timeout) {
+            Ok(done) => done,
+            Err(failure) => panic!("client failed: {failure}"),
+        }
+    }
+
+    /// Wait for the final result, or the error the client reported (with its stderr).
+    pub fn outcome(mut self, timeout: Duration) -> Result<(Value, Vec<Value>), String> {
         let deadline = Instant::now() + timeout;
         let mut progress = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(v) if v.get("progress").is_some() => progress.push(v),
-                Ok(v) if v.get("result").is_some() => return (v["result"].clone(), progress),
-                Ok(v) => panic!("client failed: {v}\nstderr:\n{}", self.stderr_text()),
+                Ok(v) if v.get("result").is_some() => return Ok((v["result"].clone(), progress)),
+                Ok(v) => return Err(format!("{v}\nstderr:\n{}", self.stderr_text())),
                 Err(RecvTimeoutError::Timeout) => panic!("no result within {timeout:?}"),
                 Err(RecvTimeoutError::Disconnected) => {
-                    panic!(
+                    return Err(format!(
                         "client exited without a result; stderr:\n{}",
                         self.stderr_text()
-                    )
+                    ));
                 }
             }
         }

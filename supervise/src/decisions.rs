@@ -1,0 +1,294 @@
+//! Every decision in the queue is audited once, whoever wrote it and whether or not a call waited.
+//!
+//! Answers come from the CLI, the dashboard or the server's expiry, often
+//! while no tool call is waiting. The server therefore looks for decision
+//! files itself (every [`SWEEP_INTERVAL`]), leaving out proposals a call is
+//! waiting on (that call reports and audits the answer), as well as when it
+//! reports one to the agent. It marks each decision it audited with
+//! `<id>.audited` in the queue directory, so a restarted server does not audit
+//! it again. The audit record is flushed before the marker is written: a crash
+//! between the two repeats the record at the next start rather than losing it.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bottle_common::audit::AuditLog;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::AuditEvent;
+use crate::id::ProposalId;
+use crate::queue::{Decision, Queue, QueueError, Tool};
+
+/// How often the server looks for decisions nobody reported yet.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How the server came to audit a decision (the `via` field of the record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// It ended a waiting proposing call.
+    Wait,
+    /// `proposal-status` reported it.
+    Status,
+    /// The server found it in the queue with no call involved.
+    Queue,
+}
+
+impl Via {
+    /// The name written into the audit record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Wait => "wait",
+            Via::Status => "status",
+            Via::Queue => "queue",
+        }
+    }
+}
+
+/// Audits decisions exactly once; shared by the tools and the sweep.
+#[derive(Debug)]
+pub struct DecisionAudit {
+    queue: Queue,
+    audit: Option<AuditLog>,
+    done: Mutex<HashSet<ProposalId>>,
+    waited_on: Mutex<HashSet<ProposalId>>,
+}
+
+/// A proposal a call is waiting on; the sweep leaves its decision to that call until dropped.
+#[derive(Debug)]
+pub struct Waiting<'a> {
+    decisions: &'a DecisionAudit,
+    id: ProposalId,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        lock(&self.decisions.waited_on).remove(&self.id);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl DecisionAudit {
+    /// Audit decisions in `queue` to `audit`; with `None` (no audit log) nothing is recorded or marked.
+    pub fn new(queue: Queue, audit: Option<AuditLog>) -> DecisionAudit {
+        DecisionAudit {
+            queue,
+            audit,
+            done: Mutex::new(HashSet::new()),
+            waited_on: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Note that a call waits on `id`, until the returned guard is dropped.
+    pub fn waiting(&self, id: &ProposalId) -> Waiting<'_> {
+        lock(&self.waited_on).insert(id.clone());
+        Waiting {
+            decisions: self,
+            id: id.clone(),
+        }
+    }
+
+    /// Record `decision` (on a proposal made with `tool`) unless it was already; `true` if recorded.
+    ///
+    /// Blocking: reads and writes the queue directory and waits for the audit log.
+    pub fn record(&self, tool: Tool, decision: &Decision, via: Via) -> Result<bool, QueueError> {
+        let Some(audit) = &self.audit else {
+            return Ok(false);
+        };
+        let mut done = lock(&self.done);
+        if done.contains(&decision.id) {
+            return Ok(false);
+        }
+        if self.queue.is_audited(&decision.id)? {
+            done.insert(decision.id.clone());
+            return Ok(false);
+        }
+        audit.record(&AuditEvent::Decision {
+            id: decision.id.as_str(),
+            tool: tool.name(),
+            status: decision.status.as_str(),
+            comment: &decision.comment,
+            decided_by: &decision.decided_by,
+            decided_at: &decision.decided_at,
+            via: via.as_str(),
+        });
+        audit.flush();
+        done.insert(decision.id.clone());
+        self.queue.mark_audited(&decision.id)?;
+        Ok(true)
+    }
+
+    /// Audit every decision in the queue that has not been; returns how many were recorded.
+    ///
+    /// Blocking, like [`DecisionAudit::record`].
+    pub fn sweep(&self) -> Result<usize, QueueError> {
+        if self.audit.is_none() {
+            return Ok(0);
+        }
+        let mut recorded = 0;
+        for id in self.queue.unaudited_decisions()? {
+            if lock(&self.waited_on).contains(&id) {
+                continue;
+            }
+            let entry = match self.queue.get(&id) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::warn!("cannot audit the decision on proposal {id}: {e}");
+                    continue;
+                }
+            };
+            if let Some(decision) = &entry.decision
+                && self.record(entry.proposal.tool, decision, Via::Queue)?
+            {
+                recorded += 1;
+            }
+        }
+        Ok(recorded)
+    }
+}
+
+/// Sweep the queue for unaudited decisions every [`SWEEP_INTERVAL`] until `shutdown`.
+pub async fn run_sweeper(decisions: Arc<DecisionAudit>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let sweeper = decisions.clone();
+        match tokio::task::spawn_blocking(move || sweeper.sweep()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("decision audit sweep failed: {e}"),
+            Err(e) => tracing::warn!("decision audit sweep failed: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::{Answer, NewProposal, Status};
+
+    fn submit(queue: &Queue) -> ProposalId {
+        queue
+            .submit(NewProposal {
+                tool: Tool::PipelockBlock,
+                justification: "j".into(),
+                content: "a.com\n".into(),
+                base: None,
+            })
+            .unwrap()
+            .id
+    }
+
+    fn decision_records(log: &std::path::Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["event"] == "decision")
+            .collect()
+    }
+
+    #[test]
+    fn each_decision_is_recorded_once_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue_dir = dir.path().join("queue");
+        std::fs::create_dir(&queue_dir).unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let queue = Queue::open(&queue_dir).unwrap();
+        let answered = submit(&queue);
+        let waiting = submit(&queue);
+        let decision = queue
+            .answer(
+                &answered,
+                Answer::new(Status::Rejected, "no", "op").unwrap(),
+            )
+            .unwrap();
+
+        let first = DecisionAudit::new(queue.clone(), Some(AuditLog::open(&log).unwrap()));
+        assert!(
+            first
+                .record(Tool::PipelockBlock, &decision, Via::Wait)
+                .unwrap()
+        );
+        assert!(
+            !first
+                .record(Tool::PipelockBlock, &decision, Via::Status)
+                .unwrap()
+        );
+        assert_eq!(first.sweep().unwrap(), 0);
+        let records = decision_records(&log);
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert_eq!(records[0]["via"], "wait");
+        assert_eq!(records[0]["comment"], "no");
+
+        queue
+            .answer(&waiting, Answer::new(Status::Approved, "", "op").unwrap())
+            .unwrap();
+        let restarted = DecisionAudit::new(queue.clone(), Some(AuditLog::open(&log).unwrap()));
+        assert_eq!(restarted.sweep().unwrap(), 1);
+        assert_eq!(restarted.sweep().unwrap(), 0);
+        assert!(
+            !restarted
+                .record(Tool::PipelockBlock, &decision, Via::Status)
+                .unwrap()
+        );
+        let records = decision_records(&log);
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert_eq!(records[1]["id"], waiting.as_str());
+        assert_eq!(records[1]["via"], "queue");
+    }
+
+    #[test]
+    fn the_sweep_leaves_decisions_to_the_call_waiting_on_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue_dir = dir.path().join("queue");
+        std::fs::create_dir(&queue_dir).unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let queue = Queue::open(&queue_dir).unwrap();
+        let id = submit(&queue);
+        let decisions = DecisionAudit::new(queue.clone(), Some(AuditLog::open(&log).unwrap()));
+        let waiting = decisions.waiting(&id);
+        let decision = queue
+            .answer(&id, Answer::new(Status::Approved, "", "op").unwrap())
+            .unwrap();
+        assert_eq!(decisions.sweep().unwrap(), 0);
+        drop(waiting);
+        assert_eq!(
+            decisions.sweep().unwrap(),
+            1,
+            "a call that went away leaves it to the sweep"
+        );
+        assert!(
+            !decisions
+                .record(Tool::PipelockBlock, &decision, Via::Wait)
+                .unwrap()
+        );
+        assert_eq!(decision_records(&log).len(), 1);
+    }
+
+    #[test]
+    fn without_an_audit_log_nothing_is_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(dir.path()).unwrap();
+        let id = submit(&queue);
+        let decision = queue
+            .answer(&id, Answer::new(Status::Approved, "", "op").unwrap())
+            .unwrap();
+        let decisions = DecisionAudit::new(queue.clone(), None);
+        assert!(
+            !decisions
+                .record(Tool::PipelockBlock, &decision, Via::Wait)
+                .unwrap()
+        );
+        assert_eq!(decisions.sweep().unwrap(), 0);
+        assert!(!queue.is_audited(&id).unwrap());
+    }
+}
