@@ -406,7 +406,13 @@ impl Queue {
         for dirent in std::fs::read_dir(&self.dir).map_err(list_error)? {
             let dirent = dirent.map_err(list_error)?;
             let name = dirent.file_name();
-            let Some(name) = name.to_str() else { continue };
+            let Some(name) = name.to_str() else {
+                tracing::warn!(
+                    file = %dirent.path().display(),
+                    "ignoring a file in the queue directory whose name is not UTF-8"
+                );
+                continue;
+            };
             let (stem, set) = if let Some(stem) = name.strip_suffix(PROPOSAL_SUFFIX) {
                 (stem, &mut names.proposals)
             } else if let Some(stem) = name.strip_suffix(DECISION_SUFFIX) {

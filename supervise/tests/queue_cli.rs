@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use common::queue_cli;
@@ -221,6 +222,13 @@ fn malformed_queue_files_are_skipped_with_a_warning() {
     .unwrap();
     std::fs::write(d.join("Not-An-Id.proposal.json"), "{}").unwrap();
     std::fs::write(d.join("notes.txt"), "hello").unwrap();
+    std::fs::write(
+        d.join(std::ffi::OsStr::from_bytes(
+            b"2026\xff-latin1.proposal.json",
+        )),
+        "{}",
+    )
+    .unwrap();
     let out = queue_cli(&["list", "--queue", path(d), "--json"]);
     assert!(out.status.success(), "{out:?}");
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -233,6 +241,8 @@ fn malformed_queue_files_are_skipped_with_a_warning() {
     );
     assert!(err.contains("20260101-000000-binary"), "{err}");
     assert!(err.contains("Not-An-Id.proposal.json"), "{err}");
+    assert!(err.contains("whose name is not UTF-8"), "{err}");
+    assert!(err.contains("-latin1.proposal.json"), "{err}");
     assert!(!err.contains("notes.txt"), "{err}");
 
     let shown = queue_cli(&["show", "20260101-000000-broken", "--queue", path(d)]);
