@@ -57,12 +57,13 @@ pub enum AuditEvent<'a> {
         /// When it was created.
         created_at: &'a str,
     },
-    /// A proposing call stopped waiting without a decision; the proposal stays queued.
+    /// A proposing call stopped (or never started) waiting without a decision; the proposal
+    /// stays queued.
     WaitEnded {
         /// The proposal.
         id: &'a str,
-        /// `timeout` (decision timeout reached) or `cancelled` (client went away or the server
-        /// stopped).
+        /// `timeout` (decision timeout reached), `cancelled` (client went away or the server
+        /// stopped) or `busy` (too many calls waited already, so this one did not).
         outcome: &'a str,
         /// How long the call waited, in milliseconds.
         waited_ms: u64,

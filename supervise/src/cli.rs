@@ -54,6 +54,12 @@ pub struct RunArgs {
     /// Expire proposals nobody answered after this long; 0 never expires them.
     #[arg(long, value_name = "SECS", default_value = "86400", value_parser = parse_seconds)]
     pub proposal_ttl: Duration,
+    /// Refuse new proposals while this many are unanswered in the queue.
+    #[arg(long, value_name = "N", default_value = "64", value_parser = parse_limit)]
+    pub max_pending: usize,
+    /// Most proposing calls that wait at once; more are queued and answered "pending" at once.
+    #[arg(long, value_name = "N", default_value = "32", value_parser = parse_limit)]
+    pub max_waiting: usize,
 }
 
 /// `supervise queue` subcommands.
@@ -137,6 +143,13 @@ fn parse_progress_interval(raw: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn parse_limit(raw: &str) -> Result<usize, String> {
+    match raw.trim().parse::<usize>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(format!("`{raw}` must be a whole number from 1 to 10000")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +169,10 @@ mod tests {
         assert!(parse_progress_interval("0").is_err());
         assert!(parse_progress_interval("16").is_err());
         assert!(parse_decision_timeout("90000").is_err());
+        assert_eq!(parse_limit("64").unwrap(), 64);
+        for bad in ["0", "-1", "x", "10001", "1.5"] {
+            assert!(parse_limit(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -177,5 +194,6 @@ mod tests {
         assert_eq!(run.decision_timeout, Duration::from_secs(600));
         assert_eq!(run.progress_interval, Duration::from_secs(10));
         assert!(run.allowed_hosts.is_empty());
+        assert_eq!((run.max_pending, run.max_waiting), (64, 32));
     }
 }

@@ -8,9 +8,9 @@ use bottle_common::audit::AuditLog;
 use clap::Parser;
 use supervise::cli::{Cli, Command, RunArgs};
 use supervise::current::CurrentConfig;
-use supervise::queue::Queue;
 use supervise::decisions::{self, DecisionAudit};
-use supervise::server::Supervise;
+use supervise::queue::Queue;
+use supervise::server::{Limits, Supervise};
 use supervise::wait::WaitSettings;
 use supervise::{expiry, http, operator};
 use tokio_util::sync::CancellationToken;
@@ -69,6 +69,10 @@ async fn run(args: RunArgs) -> Result<()> {
             decision_timeout: args.decision_timeout,
             progress_interval: args.progress_interval,
             poll_interval: POLL_INTERVAL,
+        },
+        Limits {
+            max_pending: args.max_pending,
+            max_waiting: args.max_waiting,
         },
         shutdown.clone(),
     );

@@ -6,7 +6,7 @@
 //! fix; anything about a queued proposal carries `{id, status, comment}` as
 //! structured content.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bottle_common::audit::AuditLog;
 use rmcp::model::{
@@ -19,6 +19,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +30,7 @@ use crate::id::ProposalId;
 use crate::proposal::{
     self, CapabilityBlockArgs, EgressBlockArgs, Invalid, PipelockBlockArgs, ProposalStatusArgs,
 };
-use crate::queue::{Decision, NewProposal, Queue, QueueError, Status, Tool};
+use crate::queue::{Decision, NewProposal, Proposal, Queue, QueueError, Status, Tool};
 use crate::wait::{ProgressSink, WaitEnd, WaitSettings, wait_for_decision};
 
 /// Name of the tool listing the current routes.
@@ -48,6 +49,15 @@ pub struct Outcome {
     pub comment: Option<String>,
 }
 
+/// Bounds on what one agent can make the server hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most unanswered proposals in the queue; further proposals are refused.
+    pub max_pending: usize,
+    /// Most proposing calls waiting at once; further calls queue their proposal and return at once.
+    pub max_waiting: usize,
+}
+
 /// Everything the tools need, shared by all requests.
 #[derive(Debug)]
 struct Inner {
@@ -56,9 +66,20 @@ struct Inner {
     audit: AuditLog,
     decisions: Arc<DecisionAudit>,
     wait: WaitSettings,
+    limits: Limits,
+    waiting: Arc<Semaphore>,
+    submitting: Mutex<()>,
     tools: Vec<McpTool>,
     instructions: String,
     shutdown: CancellationToken,
+}
+
+/// Why a proposal was not queued.
+enum NotQueued {
+    /// The queue already holds `Limits::max_pending` unanswered proposals.
+    Full(usize),
+    /// The queue could not be read or written.
+    Failed(String),
 }
 
 /// The supervise MCP server; cheap to clone (one per HTTP request).
@@ -76,6 +97,7 @@ impl Supervise {
         audit: AuditLog,
         decisions: Arc<DecisionAudit>,
         wait: WaitSettings,
+        limits: Limits,
         shutdown: CancellationToken,
     ) -> Supervise {
         Supervise {
@@ -85,11 +107,39 @@ impl Supervise {
                 audit,
                 decisions,
                 wait,
+                limits,
+                waiting: Arc::new(Semaphore::new(limits.max_waiting)),
+                submitting: Mutex::new(()),
                 tools: tool_definitions(),
                 instructions: instructions(wait.decision_timeout),
                 shutdown,
             }),
         }
+    }
+
+    /// Queue `new` with the current target file as its base, unless the queue is full.
+    async fn submit(&self, mut new: NewProposal) -> Result<Proposal, NotQueued> {
+        let inner = self.inner.clone();
+        let submitted = tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = inner
+                .submitting
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let pending = inner
+                .queue
+                .pending_count()
+                .map_err(|e| NotQueued::Failed(e.to_string()))?;
+            if pending >= inner.limits.max_pending {
+                return Err(NotQueued::Full(pending));
+            }
+            new.base = inner.current.base(new.tool.target());
+            inner
+                .queue
+                .submit(new)
+                .map_err(|e| NotQueued::Failed(e.to_string()))
+        })
+        .await;
+        submitted.unwrap_or_else(|e| Err(NotQueued::Failed(e.to_string())))
     }
 
     async fn propose<A: DeserializeOwned>(
@@ -103,17 +153,13 @@ impl Supervise {
             Ok(new) => new,
             Err(invalid) => return self.refuse(tool.name(), &invalid.0),
         };
-        let (queue, current) = (self.inner.queue.clone(), self.inner.current.clone());
-        let submitted = tokio::task::spawn_blocking(move || {
-            let mut new = new;
-            new.base = current.base(new.tool.target());
-            queue.submit(new)
-        })
-        .await;
-        let proposal = match submitted {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return server_fault(&format!("cannot queue the proposal: {e}")),
-            Err(e) => return server_fault(&format!("cannot queue the proposal: {e}")),
+        let permit = self.inner.waiting.clone().try_acquire_owned().ok();
+        let proposal = match self.submit(new).await {
+            Ok(p) => p,
+            Err(NotQueued::Full(pending)) => return self.queue_full(tool, pending),
+            Err(NotQueued::Failed(e)) => {
+                return server_fault(&format!("cannot queue the proposal: {e}"));
+            }
         };
         self.inner.audit.record(&AuditEvent::Proposal {
             id: proposal.id.as_str(),
@@ -122,8 +168,20 @@ impl Supervise {
             bytes: proposal.content.len(),
             justification: &proposal.justification,
         });
+        let Some(_permit) = permit else {
+            return self.busy(tool, &proposal);
+        };
         tracing::info!(id = %proposal.id, tool = tool.name(), "proposal queued; waiting for the operator");
+        self.wait(tool, &proposal, context).await
+    }
 
+    /// Wait for the operator's answer on a just-queued proposal and report how the wait ended.
+    async fn wait(
+        &self,
+        tool: Tool,
+        proposal: &Proposal,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
         let progress = context.meta.get_progress_token().map(|token| ProgressSink {
             peer: context.peer.clone(),
             token,
@@ -214,17 +272,43 @@ impl Supervise {
     }
 
     fn refuse(&self, tool: &str, message: &str) -> CallToolResult {
-        self.inner.audit.record(&AuditEvent::Invalid {
-            tool,
-            error: message,
-        });
-        tracing::info!(tool, "refused a proposal: {message}");
         let fix = if tool == PROPOSAL_STATUS {
             String::new()
         } else {
             format!("\n\nNothing was queued. Fix the proposal and call {tool} again.")
         };
-        CallToolResult::error(vec![ContentBlock::text(format!("{message}{fix}"))])
+        self.refuse_with(tool, &format!("{message}{fix}"))
+    }
+
+    /// Refuse a call with `text` as the agent's whole answer, and audit it.
+    fn refuse_with(&self, tool: &str, text: &str) -> CallToolResult {
+        self.inner
+            .audit
+            .record(&AuditEvent::Invalid { tool, error: text });
+        tracing::info!(tool, "refused a call: {text}");
+        CallToolResult::error(vec![ContentBlock::text(text)])
+    }
+
+    fn queue_full(&self, tool: Tool, pending: usize) -> CallToolResult {
+        let text = format!(
+            "The queue already holds {pending} proposals the operator has not answered, the most \
+             this server accepts. Nothing was queued. Do not retry now: check your earlier \
+             proposals with proposal-status and wait for answers, then send {} again (fold \
+             related changes into one proposal).",
+            tool.name()
+        );
+        self.refuse_with(tool.name(), &text)
+    }
+
+    /// The proposal is queued, but too many calls wait already: answer "pending" at once.
+    fn busy(&self, tool: Tool, proposal: &Proposal) -> CallToolResult {
+        self.wait_ended(&proposal.id, "busy", 0);
+        let preface = format!(
+            "The server is already holding {} calls open for the operator, so this call does not \
+             wait. ",
+            self.inner.limits.max_waiting
+        );
+        outcome_result(tool, &proposal.id, Status::Pending, None, &preface)
     }
 
     fn wait_ended(&self, id: &ProposalId, outcome: &str, waited_ms: u64) {
