@@ -52,12 +52,40 @@ pub async fn wait_for_decision(
     progress: Option<ProgressSink>,
     cancel: &CancellationToken,
 ) -> Result<WaitEnd, QueueError> {
+    let notify = |value: f64| {
+        let sink = progress.clone();
+        async move {
+            if let Some(sink) = sink {
+                send_progress(&sink, id, value, settings.decision_timeout).await;
+            }
+        }
+    };
+    wait_loop(queue, id, settings, notify, cancel).await
+}
+
+/// The wait itself, with progress going to `notify`.
+///
+/// A notification that cannot be delivered (a client that stopped reading)
+/// is given at most one progress interval, and never holds up an answer, the
+/// deadline or a cancellation.
+async fn wait_loop<F, Fut>(
+    queue: &Queue,
+    id: &ProposalId,
+    settings: WaitSettings,
+    notify: F,
+    cancel: &CancellationToken,
+) -> Result<WaitEnd, QueueError>
+where
+    F: Fn(f64) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let start = Instant::now();
     let deadline = start + settings.decision_timeout;
     let mut poll = tokio::time::interval(settings.poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_progress = start + settings.progress_interval;
     let mut last_progress = 0.0_f64;
+    let mut sending = std::pin::pin!(None::<tokio::time::Timeout<Fut>>);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return Ok(WaitEnd::Cancelled),
@@ -69,11 +97,20 @@ pub async fn wait_for_decision(
             }
             _ = tokio::time::sleep_until(next_progress) => {
                 next_progress += settings.progress_interval;
-                if let Some(sink) = &progress {
+                if sending.is_none() {
                     let elapsed = start.elapsed().as_millis() as f64 / 1000.0;
                     let value = elapsed.max(last_progress + 0.001);
                     last_progress = value;
-                    send_progress(sink, id, value, settings.decision_timeout).await;
+                    let send = tokio::time::timeout(settings.progress_interval, notify(value));
+                    sending.set(Some(send));
+                }
+            }
+            sent = async { sending.as_mut().as_pin_mut().expect("guarded by is_some").await },
+                if sending.is_some() =>
+            {
+                sending.set(None);
+                if sent.is_err() {
+                    tracing::debug!(%id, "progress notification not delivered within the progress interval");
                 }
             }
             _ = poll.tick() => {
@@ -180,5 +217,63 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(end, WaitEnd::Cancelled), "{end:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_progress_send_holds_up_neither_answers_nor_the_deadline() {
+        let (_dir, queue, id) = setup();
+        let stalled = |_| std::future::pending::<()>();
+        let sent = std::sync::Mutex::new(Vec::new());
+        let recording = |value: f64| {
+            sent.lock().unwrap().push(value);
+            std::future::pending::<()>()
+        };
+        let end = wait_loop(
+            &queue,
+            &id,
+            settings(300),
+            stalled,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(end, WaitEnd::TimedOut), "{end:?}");
+        let end = wait_loop(
+            &queue,
+            &id,
+            settings(400),
+            recording,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(end, WaitEnd::TimedOut), "{end:?}");
+        let sent = sent.lock().unwrap().clone();
+        assert!(
+            sent.len() >= 2,
+            "a stalled send is abandoned and the next one goes out: {sent:?}"
+        );
+        assert!(sent.windows(2).all(|w| w[1] > w[0]), "{sent:?}");
+
+        let writer = {
+            let (queue, id) = (queue.clone(), id.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                queue
+                    .answer(&id, Answer::new(Status::Approved, "", "op").unwrap())
+                    .unwrap();
+            })
+        };
+        let end = wait_loop(
+            &queue,
+            &id,
+            settings(60_000),
+            stalled,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        writer.await.unwrap();
+        assert!(matches!(end, WaitEnd::Decided(_)), "{end:?}");
     }
 }

@@ -377,6 +377,13 @@ fn progress_notifications_arrive_with_increasing_progress() {
         "not increasing: {values:?}"
     );
     assert!(progress.iter().all(|p| p["total"] == 2.0), "{progress:?}");
+    let mut times: Vec<f64> = vec![0.0];
+    times.extend(progress.iter().map(|p| p["elapsed"].as_f64().unwrap()));
+    times.push(result["elapsed"].as_f64().unwrap());
+    assert!(
+        times.windows(2).all(|w| w[1] - w[0] <= 15.0),
+        "the call went silent for more than 15 s: {times:?}"
+    );
     assert!(
         progress[0]["message"]
             .as_str()
