@@ -415,18 +415,25 @@ pub fn outcome_result(
              call proposal-status with {{\"id\": \"{id}\"}} later to get the decision. Do not submit it again."
         ),
         Status::Approved => {
-            let effect = match tool {
-                Tool::EgressBlock => {
-                    "the new routes are in effect; retry the request that was refused"
-                }
-                Tool::PipelockBlock => {
-                    "the new allowlist is in effect; retry the request that was refused"
+            let next = match tool {
+                Tool::EgressBlock | Tool::PipelockBlock => {
+                    "Retry the request that was refused. If it is still refused, the change is not \
+                     in effect yet (list-egress-routes shows the routes in force); do not submit \
+                     the proposal again."
                 }
                 Tool::CapabilityBlock => {
-                    "the new Dockerfile is staged; it takes effect when the bottle is resumed with the rebuilt image"
+                    "A Dockerfile change reaches you only in a container built from it, normally \
+                     when the bottle is resumed; until then, keep working without it and do not \
+                     submit the proposal again."
                 }
             };
-            format!("The operator approved proposal {id}: {effect}.{remark}")
+            let applied = if said.is_some() {
+                "supervise itself applies nothing; the comment says what was applied, if anything."
+            } else {
+                "supervise itself applies nothing, so it cannot tell whether the change is in \
+                 effect yet."
+            };
+            format!("The operator approved proposal {id}.{remark} {applied} {next}")
         }
         Status::Rejected => format!(
             "The operator rejected proposal {id}.{remark} Do not submit the same proposal again; \
@@ -601,5 +608,40 @@ mod tests {
         }
         let r = outcome_result(Tool::CapabilityBlock, &id, Status::Pending, None, "");
         assert!(r.structured_content.unwrap()["comment"].is_null());
+    }
+
+    #[test]
+    fn approvals_claim_only_what_the_operator_said() {
+        let id = ProposalId::parse("20260101-000000-abcdef").unwrap();
+        let text = |tool, comment| {
+            let r = outcome_result(tool, &id, Status::Approved, Some(comment), "");
+            r.content[0].as_text().unwrap().text.clone()
+        };
+        for tool in [
+            Tool::EgressBlock,
+            Tool::PipelockBlock,
+            Tool::CapabilityBlock,
+        ] {
+            let bare = text(tool, "");
+            assert!(!bare.contains("in effect;"), "{bare}");
+            assert!(!bare.contains("is staged"), "{bare}");
+            assert!(
+                bare.contains("cannot tell whether the change is in effect"),
+                "{bare}"
+            );
+        }
+        let applied = text(
+            Tool::EgressBlock,
+            "ok\n\nApplied: egress-proxy now enforces the new routes",
+        );
+        assert!(applied.contains("The operator's comment: ok"), "{applied}");
+        assert!(
+            applied.contains("Applied: egress-proxy now enforces"),
+            "{applied}"
+        );
+        assert!(
+            applied.contains("the comment says what was applied"),
+            "{applied}"
+        );
     }
 }

@@ -250,6 +250,11 @@ fn approve_round_trip_while_the_call_waits() {
             json!({"id": id, "status": "approved", "comment": "go ahead"})
         );
         assert!(text(&result).contains("approved"), "{}", text(&result));
+        assert!(
+            !text(&result).contains("in effect;"),
+            "the server cannot know: {}",
+            text(&result)
+        );
         sv.wait_for_audit(
             &[
                 "\"event\":\"decision\"",
