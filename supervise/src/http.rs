@@ -24,6 +24,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::proposal::MAX_ARGUMENT_BYTES;
 use crate::server::Supervise;
 
 /// The MCP endpoint's path.
@@ -141,8 +142,10 @@ async fn route(req: Request<Incoming>, mcp: &Mcp, hint: &str, peer: SocketAddr) 
             let host = req.headers().get(http::header::HOST).cloned();
             let origin = req.headers().get(http::header::ORIGIN).cloned();
             let response = mcp.handle(req).await;
-            if response.status() != StatusCode::FORBIDDEN {
-                return response;
+            match response.status() {
+                StatusCode::FORBIDDEN => {}
+                StatusCode::PAYLOAD_TOO_LARGE => return too_large(),
+                _ => return response,
             }
             tracing::warn!(%peer, ?host, ?origin, "refused a request with a foreign Host or Origin header");
             let (mut parts, body) = response.into_parts();
@@ -164,6 +167,24 @@ async fn route(req: Request<Incoming>, mcp: &Mcp, hint: &str, peer: SocketAddr) 
             "not found: the MCP endpoint is /mcp (Streamable HTTP)\n",
         ),
     }
+}
+
+/// A 413 whose body is a JSON-RPC error, so MCP clients show the agent why the call failed.
+fn too_large() -> Response<Body> {
+    let message = format!(
+        "the request is over {MAX_REQUEST_BODY_BYTES} bytes, the most supervise accepts; each \
+         proposed file is limited to {MAX_ARGUMENT_BYTES} bytes, so send a smaller proposal"
+    );
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32600, "message": message},
+    });
+    Response::builder()
+        .status(StatusCode::PAYLOAD_TOO_LARGE)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.to_string())).boxed())
+        .expect("static response is valid")
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {

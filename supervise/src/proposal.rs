@@ -55,6 +55,11 @@ pub struct CapabilityBlockArgs {
     pub justification: String,
 }
 
+/// Arguments of `list-egress-routes`: none, and unknown ones are refused like everywhere else.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListEgressRoutesArgs {}
+
 /// Arguments of `proposal-status`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

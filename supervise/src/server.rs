@@ -28,7 +28,8 @@ use crate::current::CurrentConfig;
 use crate::decisions::{DecisionAudit, Via};
 use crate::id::ProposalId;
 use crate::proposal::{
-    self, CapabilityBlockArgs, EgressBlockArgs, Invalid, PipelockBlockArgs, ProposalStatusArgs,
+    self, CapabilityBlockArgs, EgressBlockArgs, Invalid, ListEgressRoutesArgs, PipelockBlockArgs,
+    ProposalStatusArgs,
 };
 use crate::queue::{Decision, NewProposal, Proposal, Queue, QueueError, Status, Tool};
 use crate::wait::{ProgressSink, WaitEnd, WaitSettings, wait_for_decision};
@@ -247,7 +248,10 @@ impl Supervise {
         }
     }
 
-    fn list_egress_routes(&self) -> CallToolResult {
+    fn list_egress_routes(&self, args: JsonObject) -> CallToolResult {
+        if let Err(invalid) = parse_args::<ListEgressRoutesArgs>(args) {
+            return self.refuse(LIST_EGRESS_ROUTES, &invalid.0);
+        }
         match self.inner.current.routes_listing() {
             Ok(listing) => CallToolResult::success(vec![ContentBlock::text(listing)]),
             Err(e) => server_fault(&format!("the current routes.yaml does not load: {e}")),
@@ -272,7 +276,7 @@ impl Supervise {
     }
 
     fn refuse(&self, tool: &str, message: &str) -> CallToolResult {
-        let fix = if tool == PROPOSAL_STATUS {
+        let fix = if tool == PROPOSAL_STATUS || tool == LIST_EGRESS_ROUTES {
             String::new()
         } else {
             format!("\n\nNothing was queued. Fix the proposal and call {tool} again.")
@@ -374,17 +378,25 @@ impl ServerHandler for Supervise {
                 )
                 .await
             }
-            LIST_EGRESS_ROUTES => self.list_egress_routes(),
+            LIST_EGRESS_ROUTES => self.list_egress_routes(args),
             PROPOSAL_STATUS => self.proposal_status(args).await,
             other => {
-                return Err(ErrorData::invalid_params(
-                    format!(
-                        "unknown tool `{}`; supervise has egress-block, pipelock-block, \
-                         capability-block, list-egress-routes and proposal-status",
-                        other.chars().take(64).collect::<String>().escape_default()
-                    ),
-                    None,
-                ));
+                let name = other
+                    .chars()
+                    .take(64)
+                    .collect::<String>()
+                    .escape_default()
+                    .to_string();
+                let message = format!(
+                    "unknown tool `{name}`; supervise has egress-block, pipelock-block, \
+                     capability-block, list-egress-routes and proposal-status"
+                );
+                self.inner.audit.record(&AuditEvent::Invalid {
+                    tool: &name,
+                    error: &message,
+                });
+                tracing::info!(tool = %name, "refused a call to an unknown tool");
+                return Err(ErrorData::invalid_params(message, None));
             }
         };
         Ok(result.into())
@@ -538,7 +550,7 @@ fn tool_definitions() -> Vec<McpTool> {
             LIST_EGRESS_ROUTES,
             "Show the egress-proxy routes currently in force (routes.yaml), with credentials \
              shown only by where they come from. Start egress-block proposals from this.",
-            rmcp::handler::server::common::schema_for_empty_input(),
+            input(schema_for_input::<ListEgressRoutesArgs>()),
         )
         .with_annotations(reading.clone()),
         McpTool::new(
@@ -572,12 +584,12 @@ mod tests {
             ]
         );
         let props = |i: usize| -> Vec<String> {
-            let mut keys: Vec<String> = tools[i].input_schema["properties"]
-                .as_object()
-                .unwrap()
-                .keys()
-                .cloned()
-                .collect();
+            let mut keys: Vec<String> = tools[i]
+                .input_schema
+                .get("properties")
+                .and_then(|p| p.as_object())
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
             keys.sort();
             keys
         };
@@ -587,6 +599,14 @@ mod tests {
         assert!(props(3).is_empty());
         assert_eq!(props(4), ["id"]);
         assert!(tools[0].output_schema.is_some());
+        for tool in &tools {
+            assert_eq!(
+                tool.input_schema.get("additionalProperties"),
+                Some(&serde_json::Value::Bool(false)),
+                "{}",
+                tool.name
+            );
+        }
     }
 
     #[test]

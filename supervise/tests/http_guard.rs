@@ -111,6 +111,10 @@ fn hostile_bodies_get_errors_and_the_server_keeps_serving() {
     assert!((400..500).contains(&code), "non-UTF-8 string got {code}");
     let (code, body) = call(&vec![b'a'; 3 * 1024 * 1024]);
     assert_eq!(code, 413, "{}", &body[..body.len().min(300)]);
+    assert!(
+        body.contains("\"code\":-32600") && body.contains("over 1048576 bytes"),
+        "a JSON-RPC error saying why: {body}"
+    );
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let (code, _) = call(deep.as_bytes());
     assert!((400..500).contains(&code), "deep nesting got {code}");

@@ -49,10 +49,41 @@ fn tools_are_listed_with_their_contracted_schemas() {
             tools[1]["input_schema"]["properties"]["allowlist"]["type"],
             "array"
         );
+        assert_eq!(
+            tools[1]["input_schema"]["properties"]["allowlist"]["items"]["type"],
+            "string"
+        );
+        for (i, field) in [
+            (0, "routes"),
+            (0, "justification"),
+            (1, "justification"),
+            (2, "dockerfile"),
+            (2, "justification"),
+            (4, "id"),
+        ] {
+            let schema = &tools[i]["input_schema"];
+            assert_eq!(schema["properties"][field]["type"], "string", "{schema}");
+            assert!(
+                schema["properties"][field]["description"].is_string(),
+                "{schema}"
+            );
+        }
+        for tool in tools {
+            let schema = &tool["input_schema"];
+            assert_eq!(schema["type"], "object", "{schema}");
+            assert_eq!(schema["additionalProperties"], false, "{schema}");
+        }
         for i in [0, 1, 2, 4] {
             let out = &tools[i]["output_schema"];
             assert_eq!(out["type"], "object", "{out}");
             assert!(out["properties"]["status"].is_object(), "{out}");
+            let published = out.to_string();
+            for status in ["pending", "approved", "rejected", "failed", "expired"] {
+                assert!(
+                    published.contains(&format!("\"{status}\"")),
+                    "{status} missing from {out}"
+                );
+            }
         }
         assert!(
             tools[0]["description"]
@@ -159,6 +190,41 @@ fn invalid_proposals_are_tool_errors_and_nothing_is_queued() {
             "there is no proposal",
         ),
         ("proposal-status", json!({}), "missing field `id`"),
+        (
+            "list-egress-routes",
+            json!({"verbose": true}),
+            "unknown field `verbose`",
+        ),
+        (
+            "pipelock-block",
+            json!({"allowlist": (0..1001).map(|i| format!("h{i}.example.com")).collect::<Vec<_>>(), "justification": "j"}),
+            "1001 entries, over the limit of 1000",
+        ),
+        (
+            "pipelock-block",
+            json!({"allowlist": ["169.254.169.254"], "justification": "metadata"}),
+            "is an IP address; pipelock allowlists host names",
+        ),
+        (
+            "pipelock-block",
+            json!({"allowlist": ["[::1]"], "justification": "loopback"}),
+            "is an IP address",
+        ),
+        (
+            "pipelock-block",
+            json!({"allowlist": ["*.com"], "justification": "everything"}),
+            "at least two labels after `*.`",
+        ),
+        (
+            "capability-block",
+            json!({"dockerfile": "FROM x\n", "justification": "y".repeat(200 * 1024)}),
+            "justification: 204800 bytes, over the 8192 byte limit",
+        ),
+        (
+            "egress-block",
+            json!({"routes": "routes: []\n", "justification": "hidden\u{e0041}\u{e0042}"}),
+            "U+E0041",
+        ),
     ];
     let batch: Vec<Value> = cases
         .iter()
@@ -178,7 +244,7 @@ fn invalid_proposals_are_tool_errors_and_nothing_is_queued() {
             "{tool}: want {want:?} in {}",
             text(result)
         );
-        if *tool != "proposal-status" {
+        if !["proposal-status", "list-egress-routes"].contains(tool) {
             assert!(
                 text(result).contains("Nothing was queued"),
                 "{}",
@@ -187,12 +253,47 @@ fn invalid_proposals_are_tool_errors_and_nothing_is_queued() {
         }
     }
     assert!(entries(&sv.queue).is_empty(), "something was queued");
+    sv.wait_for_audit_count(&["\"event\":\"invalid\""], cases.len(), WAIT);
+    std::thread::sleep(Duration::from_millis(300));
     let invalid = sv
         .audit_lines()
         .iter()
         .filter(|l| l.contains("\"event\":\"invalid\""))
         .count();
-    assert_eq!(invalid, cases.len());
+    assert_eq!(invalid, cases.len(), "one audit record per refusal");
+}
+
+#[test]
+fn oversized_requests_and_unknown_tools_are_refused_clearly() {
+    let sv = server("5", &[]);
+    let body = "x".repeat(1024 * 1024 + 1);
+    let failure = PyClient::call(
+        &sv.url,
+        "legacy",
+        "egress-block",
+        &json!({"routes": body, "justification": "j"}),
+    )
+    .outcome(WAIT)
+    .expect_err("a request over 1 MiB must fail");
+    assert!(
+        failure.contains("the request is over 1048576 bytes"),
+        "{failure}"
+    );
+    let failure = PyClient::call(&sv.url, "legacy", "no-such-tool\u{1b}[2J", &json!({}))
+        .outcome(WAIT)
+        .expect_err("an unknown tool is a protocol error");
+    assert!(failure.contains("unknown tool"), "{failure}");
+    sv.wait_for_audit(
+        &["\"event\":\"invalid\"", "no-such-tool", "unknown tool"],
+        WAIT,
+    );
+    assert!(
+        sv.audit_lines().iter().all(|l| !l.contains('\u{1b}')),
+        "the tool name is escaped in the audit log"
+    );
+    assert!(entries(&sv.queue).is_empty());
+    let listed = call_now(&sv.url, "list-egress-routes", json!({}));
+    assert_eq!(listed["is_error"], false, "the server keeps serving");
 }
 
 #[test]
@@ -400,19 +501,27 @@ fn progress_notifications_arrive_with_increasing_progress() {
 #[test]
 fn disconnecting_mid_wait_leaves_the_proposal_queued() {
     let sv = server("60", &[]);
+    for mode in ["legacy", "auto"] {
+        disconnect_then_answer(&sv, mode);
+    }
+}
+
+fn disconnect_then_answer(sv: &bottle_tests::supervise::SuperviseServer, mode: &str) {
     let mut call = PyClient::call(
         &sv.url,
-        "legacy",
+        mode,
         "egress-block",
-        &json!({"routes": "routes: []\n", "justification": "j"}),
+        &json!({"routes": "routes: []\n", "justification": mode}),
     );
-    let id = wait_for_pending(&sv.queue, 1)[0].proposal.id.to_string();
+    let pending = wait_for_pending(&sv.queue, 1);
+    assert_eq!(pending.len(), 1, "{mode}");
+    let id = pending[0].proposal.id.to_string();
     call.kill();
     sv.wait_for_audit(
         &["\"event\":\"wait_ended\"", &id, "\"outcome\":\"cancelled\""],
         WAIT,
     );
-    assert_eq!(entries(&sv.queue)[0].status(), Status::Pending);
+    assert_eq!(wait_for_pending(&sv.queue, 1)[0].proposal.id.as_str(), id);
 
     let status = call_now(&sv.url, "proposal-status", json!({"id": id}));
     assert_eq!(status["structured"]["status"], "pending");
