@@ -145,3 +145,43 @@ fn hostile_bodies_get_errors_and_the_server_keeps_serving() {
     );
     assert!(entries(&sv.queue).is_empty());
 }
+
+#[test]
+fn only_a_disconnect_ends_a_wait_not_a_cancelled_notification() {
+    let sv = server("60", &[]);
+    let host = format!("host: 127.0.0.1:{}", sv.addr.port());
+    let call = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"pipelock-block","arguments":{"allowlist":["pypi.org"],"justification":"pip"},"_meta":{"progressToken":"p7"}}}"#;
+    let mut waiting = TcpStream::connect(sv.addr).unwrap();
+    waiting
+        .write_all(
+            format!(
+                "POST /mcp HTTP/1.1\r\n{host}\r\ncontent-type: application/json\r\n\
+                 accept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n",
+                call.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    waiting.write_all(call).unwrap();
+    let id = common::wait_for_pending(&sv.queue, 1)[0]
+        .proposal
+        .id
+        .to_string();
+
+    let cancel = br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"moved on"}}"#;
+    let (code, body) = post(sv.addr, &[&host], cancel);
+    assert!((200..300).contains(&code), "{code} {body}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !sv.audit_lines().iter().any(|l| l.contains("wait_ended")),
+        "a stateless server cannot tie the notification to the call: {:?}",
+        sv.audit_lines()
+    );
+
+    drop(waiting);
+    sv.wait_for_audit(
+        &["\"event\":\"wait_ended\"", &id, "\"outcome\":\"cancelled\""],
+        Duration::from_secs(30),
+    );
+    assert_eq!(entries(&sv.queue).len(), 1, "the proposal stays queued");
+}

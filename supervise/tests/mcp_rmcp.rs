@@ -114,3 +114,46 @@ async fn rmcp_client_lists_tools_and_gets_an_approval_with_progress() {
     assert_eq!(status.structured_content.unwrap()["status"], "approved");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_closes_the_call_and_the_proposal_stays_queued() {
+    let sv = server("60", &[]);
+    let client = Recorder::default()
+        .serve(StreamableHttpClientTransport::from_uri(sv.url.clone()))
+        .await
+        .expect("connect with rmcp");
+    let call = CallToolRequestParams::new("pipelock-block").with_arguments(args(json!({
+        "allowlist": ["pypi.org"],
+        "justification": "pip install"
+    })));
+    let handle = client
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(call)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    let queue = sv.queue.clone();
+    let id =
+        tokio::task::spawn_blocking(move || wait_for_pending(&queue, 1)[0].proposal.id.to_string())
+            .await
+            .unwrap();
+    handle
+        .cancel(Some("the agent moved on".into()))
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        sv.wait_for_audit(
+            &["\"event\":\"wait_ended\"", &id, "\"outcome\":\"cancelled\""],
+            Duration::from_secs(30),
+        )
+    });
+    let status = client
+        .call_tool(
+            CallToolRequestParams::new("proposal-status").with_arguments(args(json!({"id": id}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.structured_content.unwrap()["status"], "pending");
+    client.cancel().await.unwrap();
+}
