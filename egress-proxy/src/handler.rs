@@ -109,14 +109,7 @@ pub async fn handle(
         ));
     }
     if let Err(detail) = check_framing(req.headers()) {
-        return Ok(refuse(
-            &shared,
-            record,
-            start,
-            Reason::BadRequest,
-            StatusCode::BAD_REQUEST,
-            &detail,
-        ));
+        return Ok(refuse_bad_request(&shared, record, start, &detail));
     }
     let table = shared.table.load_full();
     let facts = RequestFacts {
@@ -243,12 +236,10 @@ async fn forward(
     {
         Ok(uri) => uri,
         Err(e) => {
-            return refuse(
+            return refuse_bad_request(
                 &shared,
                 record,
                 start,
-                Reason::BadRequest,
-                StatusCode::BAD_REQUEST,
                 &format!("cannot form the origin URI: {e}"),
             );
         }
@@ -271,12 +262,10 @@ async fn forward(
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             if let Some(cause) = body_failure.get() {
-                return refuse(
+                return refuse_bad_request(
                     &shared,
                     record,
                     start,
-                    Reason::BadRequest,
-                    StatusCode::BAD_REQUEST,
                     &format!("the request body is malformed: {cause}"),
                 );
             }
@@ -335,6 +324,23 @@ pub fn upstream_failure(
     );
     let guard = guard(shared, record, start, status.as_u16());
     text_response(status, body, Some(guard))
+}
+
+/// Refuse a request that cannot be forwarded as written: 400, `bad_request`.
+fn refuse_bad_request(
+    shared: &Arc<Shared>,
+    record: AuditRecord,
+    start: Instant,
+    detail: &str,
+) -> ProxyResponse {
+    refuse(
+        shared,
+        record,
+        start,
+        Reason::BadRequest,
+        StatusCode::BAD_REQUEST,
+        detail,
+    )
 }
 
 /// Refuse a request before (or instead of) a route decision.

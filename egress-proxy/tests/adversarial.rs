@@ -485,14 +485,8 @@ fn credentials_are_never_sent_over_plain_http() {
 fn connect_targets_in_uppercase_or_with_a_trailing_dot_are_the_same_host() {
     let s = Setup::new(routes);
     let port = s.origin.tls_port;
-    let tcp = connect_tunnel(s.proxy.addr, &format!("LocalHost.:{port}"));
-    let mut tls = tls_over(
-        tcp,
-        tls_config(&s.proxy.ca_cert, &[b"http/1.1"], true),
-        "localhost",
-    );
-    let resp = exchange(
-        &mut tls,
+    let resp = s.tunnel_exchange(
+        &format!("LocalHost.:{port}"),
         format!("GET /echo HTTP/1.1\r\nHost: LOCALHOST:{port}\r\nConnection: close\r\n\r\n")
             .as_bytes(),
     );
@@ -510,7 +504,6 @@ fn connect_targets_in_uppercase_or_with_a_trailing_dot_are_the_same_host() {
 fn absolute_uris_inside_a_tls_tunnel_must_name_the_connect_target() {
     let s = Setup::new(routes);
     let port = s.origin.tls_port;
-    let config = tls_config(&s.proxy.ca_cert, &[b"http/1.1"], true);
     for (uri, want) in [
         ("https://evil.example/echo".to_string(), 421),
         (format!("https://evil.example:{port}/echo"), 421),
@@ -518,10 +511,8 @@ fn absolute_uris_inside_a_tls_tunnel_must_name_the_connect_target() {
         (format!("http://localhost:{port}/echo"), 421),
         (format!("https://localhost:{port}/echo"), 200),
     ] {
-        let tcp = connect_tunnel(s.proxy.addr, &format!("localhost:{port}"));
-        let mut tls = tls_over(tcp, config.clone(), "localhost");
-        let resp = exchange(
-            &mut tls,
+        let resp = s.tunnel_exchange(
+            &format!("localhost:{port}"),
             format!("GET {uri} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         );
@@ -550,14 +541,8 @@ fn duplicate_host_headers_are_refused() {
         assert!(resp.contains("more than one Host header"), "{resp}");
     }
     let port = s.origin.tls_port;
-    let tcp = connect_tunnel(s.proxy.addr, &format!("localhost:{port}"));
-    let mut tls = tls_over(
-        tcp,
-        tls_config(&s.proxy.ca_cert, &[b"http/1.1"], true),
-        "localhost",
-    );
-    let resp = exchange(
-        &mut tls,
+    let resp = s.tunnel_exchange(
+        &format!("localhost:{port}"),
         format!("GET /echo HTTP/1.1\r\nHost: localhost:{port}\r\nHost: evil.example\r\nConnection: close\r\n\r\n").as_bytes(),
     );
     assert_eq!(status_of(&resp), 400, "{resp}");

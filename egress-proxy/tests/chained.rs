@@ -198,6 +198,3 @@ fn wait_for_flows(mitm: &Mitmdump, n: usize) -> String {
 fn ws_client(proxy: &EgressProxy) -> ws::Client {
     ws::Client::new(proxy.addr, &proxy.ca_cert)
 }
-
-#[path = "ws_client.rs"]
-mod ws;

@@ -383,7 +383,7 @@ fn websocket_upgrades_are_forwarded_with_the_credential_and_denied_paths_refused
         &[("API_TOKEN", TOKEN)],
         &["--trust-ca", &trust],
     );
-    let client = ws_client::Client::new(proxy.addr, &proxy.ca_cert);
+    let client = ws::Client::new(proxy.addr, &proxy.ca_cert);
     // wss://: the route's credential replaces the agent's on the upgrade request.
     let (head, echoed) = client.exchange_with(
         "localhost",
@@ -483,6 +483,3 @@ fn an_exact_route_beats_a_wildcard_for_the_same_host() {
         "{decided:?}"
     );
 }
-
-#[path = "ws_client.rs"]
-mod ws_client;

@@ -12,6 +12,8 @@ pub use bottle_tests::curl::{CurlOutput, curl, curl_via};
 pub use bottle_tests::egress::EgressProxy;
 pub use bottle_tests::nginx::NginxOrigin;
 
+pub mod ws;
+
 /// A token value that must never appear in any output.
 pub const TOKEN: &str = "tok-SECRET-4f9a2c71e0";
 
@@ -65,6 +67,14 @@ impl Setup {
         format!("http://localhost:{}{path}", self.origin.plain_port)
     }
 
+    /// One HTTP/1.1 `request` through a CONNECT tunnel to `target` (`host:port`), in TLS
+    /// to `localhost` that trusts the proxy's CA: the raw response.
+    pub fn tunnel_exchange(&self, target: &str, request: &[u8]) -> String {
+        let tcp = connect_tunnel(self.proxy.addr, target);
+        let config = tls_config(&self.proxy.ca_cert, &[b"http/1.1"], true);
+        exchange(&mut tls_over(tcp, config, "localhost"), request)
+    }
+
     /// Audit lines as JSON, after waiting for at least `n`.
     pub fn audit(&self, n: usize) -> Vec<serde_json::Value> {
         self.proxy
@@ -109,22 +119,30 @@ pub fn listener_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// Open a CONNECT tunnel to `target` (`host:port`) through the proxy; panics unless it answers 200.
-pub fn connect_tunnel(proxy: SocketAddr, target: &str) -> TcpStream {
-    let mut tcp = TcpStream::connect(proxy).unwrap();
+/// A TCP connection to `proxy` whose reads give up after 5 s, so a silent peer fails the test.
+pub fn dial(proxy: SocketAddr) -> TcpStream {
+    let tcp = TcpStream::connect(proxy).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(tcp, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
+    tcp
+}
+
+/// Read an HTTP/1.1 response head, up to and including the blank line.
+pub fn read_head<S: Read>(s: &mut S) -> String {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        tcp.read_exact(&mut byte).unwrap();
+        s.read_exact(&mut byte).unwrap();
         head.push(byte[0]);
     }
-    assert!(
-        head.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Open a CONNECT tunnel to `target` (`host:port`) through the proxy; panics unless it answers 200.
+pub fn connect_tunnel(proxy: SocketAddr, target: &str) -> TcpStream {
+    let mut tcp = dial(proxy);
+    write!(tcp, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
+    let head = read_head(&mut tcp);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     tcp
 }
 

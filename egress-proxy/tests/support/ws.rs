@@ -1,37 +1,25 @@
-#![allow(dead_code)]
 //! A minimal WebSocket client through the proxy, for byte-level control:
 //! `wss://` over a CONNECT tunnel with rustls, `ws://` as an absolute-form request.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use super::{connect_tunnel, dial, read_head, tls_config, tls_over};
 
+/// A WebSocket client that reaches origins through one proxy, trusting its CA.
 pub struct Client {
     proxy: SocketAddr,
     config: Arc<rustls::ClientConfig>,
 }
 
 impl Client {
+    /// A client for the proxy at `proxy` whose CA certificate is `ca`.
     pub fn new(proxy: SocketAddr, ca: &Path) -> Client {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_file_iter(ca).unwrap() {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Client {
             proxy,
-            config: Arc::new(config),
+            config: tls_config(ca, &[b"http/1.1"], true),
         }
     }
 
@@ -49,22 +37,10 @@ impl Client {
         payload: &[u8],
         extra: &str,
     ) -> (String, Vec<u8>) {
-        let mut tcp = TcpStream::connect(self.proxy).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(
-            tcp,
-            "CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
-        )
-        .unwrap();
-        let head = read_head(&mut tcp);
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        let conn = rustls::ClientConnection::new(
-            self.config.clone(),
-            ServerName::try_from(host.to_string()).unwrap(),
-        )
-        .unwrap();
-        let mut tls = rustls::StreamOwned::new(conn, tcp);
-        upgrade(&mut tls, path, &format!("{host}:{port}"), payload, extra)
+        let authority = format!("{host}:{port}");
+        let tcp = connect_tunnel(self.proxy, &authority);
+        let mut tls = tls_over(tcp, self.config.clone(), host);
+        upgrade(&mut tls, path, &authority, payload, extra)
     }
 
     /// `ws://`: the upgrade as an absolute-form request to the proxy listener.
@@ -76,21 +52,10 @@ impl Client {
         payload: &[u8],
         extra: &str,
     ) -> (String, Vec<u8>) {
-        let mut tcp = TcpStream::connect(self.proxy).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut tcp = dial(self.proxy);
         let target = format!("http://{host}:{port}{path}");
         upgrade(&mut tcp, &target, &format!("{host}:{port}"), payload, extra)
     }
-}
-
-fn read_head<S: Read>(s: &mut S) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    String::from_utf8_lossy(&head).into_owned()
 }
 
 /// Send the upgrade for `target`, then (on 101) one masked text frame; return the head and the echo.
