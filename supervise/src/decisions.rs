@@ -187,6 +187,16 @@ mod tests {
             .id
     }
 
+    /// A queue and the path of an audit log beside it, in a fresh directory.
+    fn queue_and_log() -> (tempfile::TempDir, Queue, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let queue_dir = dir.path().join("queue");
+        std::fs::create_dir(&queue_dir).unwrap();
+        let queue = Queue::open(&queue_dir).unwrap();
+        let log = dir.path().join("audit.jsonl");
+        (dir, queue, log)
+    }
+
     fn decision_records(log: &std::path::Path) -> Vec<serde_json::Value> {
         std::fs::read_to_string(log)
             .unwrap_or_default()
@@ -198,11 +208,7 @@ mod tests {
 
     #[test]
     fn each_decision_is_recorded_once_across_restarts() {
-        let dir = tempfile::tempdir().unwrap();
-        let queue_dir = dir.path().join("queue");
-        std::fs::create_dir(&queue_dir).unwrap();
-        let log = dir.path().join("audit.jsonl");
-        let queue = Queue::open(&queue_dir).unwrap();
+        let (_dir, queue, log) = queue_and_log();
         let answered = submit(&queue);
         let waiting = submit(&queue);
         let decision = queue
@@ -248,11 +254,7 @@ mod tests {
 
     #[test]
     fn the_sweep_leaves_decisions_to_the_call_waiting_on_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let queue_dir = dir.path().join("queue");
-        std::fs::create_dir(&queue_dir).unwrap();
-        let log = dir.path().join("audit.jsonl");
-        let queue = Queue::open(&queue_dir).unwrap();
+        let (_dir, queue, log) = queue_and_log();
         let id = submit(&queue);
         let decisions = DecisionAudit::new(queue.clone(), Some(AuditLog::open(&log).unwrap()));
         let waiting = decisions.waiting(&id);

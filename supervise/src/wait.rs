@@ -175,19 +175,27 @@ mod tests {
         (dir, queue, p.id)
     }
 
+    /// Answer `id` with `status` after `delay_ms`, as an operator would while a call waits.
+    fn answer_after(
+        queue: &Queue,
+        id: &ProposalId,
+        delay_ms: u64,
+        status: Status,
+        comment: &'static str,
+    ) -> tokio::task::JoinHandle<()> {
+        let (queue, id) = (queue.clone(), id.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            queue
+                .answer(&id, Answer::new(status, comment, "op").unwrap())
+                .unwrap();
+        })
+    }
+
     #[tokio::test]
     async fn sees_an_answer_written_later() {
         let (_dir, queue, id) = setup();
-        let writer = {
-            let queue = queue.clone();
-            let id = id.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                queue
-                    .answer(&id, Answer::new(Status::Rejected, "no", "op").unwrap())
-                    .unwrap();
-            })
-        };
+        let writer = answer_after(&queue, &id, 50, Status::Rejected, "no");
         let end = wait_for_decision(
             &queue,
             &id,
@@ -255,15 +263,7 @@ mod tests {
         );
         assert!(sent.windows(2).all(|w| w[1] > w[0]), "{sent:?}");
 
-        let writer = {
-            let (queue, id) = (queue.clone(), id.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                queue
-                    .answer(&id, Answer::new(Status::Approved, "", "op").unwrap())
-                    .unwrap();
-            })
-        };
+        let writer = answer_after(&queue, &id, 100, Status::Approved, "");
         let end = wait_loop(
             &queue,
             &id,

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{PyClient, binary, call_now, queue_cli, server, wait_for_pending};
+use common::{PyClient, answer, binary, call_now, server, wait_for_pending};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -78,15 +78,7 @@ fn answers_with_no_call_waiting_are_audited_once_even_across_restarts() {
     .result(WAIT);
     let id = result["structured"]["id"].as_str().unwrap().to_string();
     assert_eq!(result["structured"]["status"], "pending");
-    let out = queue_cli(&[
-        "reject",
-        &id,
-        "--queue",
-        sv.queue.to_str().unwrap(),
-        "--comment",
-        "use the base image's tools",
-    ]);
-    assert!(out.status.success(), "{out:?}");
+    answer(&sv.queue, "reject", &id, Some("use the base image's tools"));
     let line = sv.wait_for_audit(&["\"event\":\"decision\"", &id], WAIT);
     assert!(line.contains("\"via\":\"queue\""), "{line}");
     assert!(line.contains("use the base image's tools"), "{line}");
@@ -132,8 +124,7 @@ fn stopping_the_server_mid_wait_keeps_the_proposal_for_the_next_one() {
         status["structured"],
         json!({"id": id, "status": "pending", "comment": null})
     );
-    let out = queue_cli(&["approve", &id, "--queue", sv.queue.to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
+    answer(&sv.queue, "approve", &id, None);
     let status = call_now(&sv.url, "proposal-status", json!({"id": id}));
     assert_eq!(status["structured"]["status"], "approved");
     sv.wait_for_audit(&["\"event\":\"decision\"", &id], WAIT);

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PyClient, entries, queue_cli, server, wait_for_pending};
+use common::{PyClient, answer, entries, server, wait_for_pending};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -57,19 +57,15 @@ fn pending_proposals_and_waiting_calls_are_bounded() {
         WAIT,
     );
 
-    let q = sv.queue.to_str().unwrap();
-    let out = queue_cli(&["reject", &second_id, "--queue", q, "--comment", "no"]);
-    assert!(out.status.success(), "{out:?}");
-    let out = queue_cli(&["approve", &first_id, "--queue", q]);
-    assert!(out.status.success(), "{out:?}");
+    answer(&sv.queue, "reject", &second_id, Some("no"));
+    answer(&sv.queue, "approve", &first_id, None);
     let (first, _) = first.result(WAIT);
     assert_eq!(first["structured"]["status"], "approved", "{first}");
 
     let again = propose(&sv.url, "four.example.com");
     let pending = wait_for_pending(&sv.queue, 1);
     assert_eq!(pending[0].proposal.content, "four.example.com\n");
-    let out = queue_cli(&["approve", pending[0].proposal.id.as_str(), "--queue", q]);
-    assert!(out.status.success(), "{out:?}");
+    answer(&sv.queue, "approve", pending[0].proposal.id.as_str(), None);
     let (again, _) = again.result(WAIT);
     assert_eq!(
         again["structured"]["status"], "approved",

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PyClient, call_now, entries, queue_cli, server, wait_for_pending};
+use common::{PyClient, answer, call_now, entries, queue_cli, server, wait_for_pending};
 use serde_json::{Value, json};
 use supervise::queue::{Status, Tool};
 
@@ -334,15 +334,7 @@ fn approve_round_trip_while_the_call_waits() {
             "diff against the routes the agent proposed against: {recorded}"
         );
 
-        let out = queue_cli(&[
-            "approve",
-            &id,
-            "--queue",
-            sv.queue.to_str().unwrap(),
-            "--comment",
-            "go ahead",
-        ]);
-        assert!(out.status.success(), "{out:?}");
+        answer(&sv.queue, "approve", &id, Some("go ahead"));
 
         let (result, _) = call.result(WAIT);
         assert_eq!(result["is_error"], false, "{result}");
@@ -388,15 +380,7 @@ fn reject_round_trip_returns_the_comment_as_an_error() {
     let id = wait_for_pending(&sv.queue, 1)[0].proposal.id.to_string();
     let no_comment = queue_cli(&["reject", &id, "--queue", sv.queue.to_str().unwrap()]);
     assert_eq!(no_comment.status.code(), Some(2), "{no_comment:?}");
-    let out = queue_cli(&[
-        "reject",
-        &id,
-        "--queue",
-        sv.queue.to_str().unwrap(),
-        "--comment",
-        "use the jq binary in /opt",
-    ]);
-    assert!(out.status.success(), "{out:?}");
+    answer(&sv.queue, "reject", &id, Some("use the jq binary in /opt"));
     let (result, _) = call.result(WAIT);
     assert_eq!(result["is_error"], true, "{result}");
     assert_eq!(result["structured"]["status"], "rejected");
@@ -445,8 +429,7 @@ fn timeout_reports_pending_and_status_follows_the_decision() {
     );
     assert_eq!(status["is_error"], false);
 
-    let out = queue_cli(&["approve", &id, "--queue", sv.queue.to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
+    answer(&sv.queue, "approve", &id, None);
     let status = call_now(&sv.url, "proposal-status", json!({"id": id}));
     assert_eq!(
         status["structured"],
@@ -525,15 +508,7 @@ fn disconnect_then_answer(sv: &bottle_tests::supervise::SuperviseServer, mode: &
 
     let status = call_now(&sv.url, "proposal-status", json!({"id": id}));
     assert_eq!(status["structured"]["status"], "pending");
-    let out = queue_cli(&[
-        "reject",
-        &id,
-        "--queue",
-        sv.queue.to_str().unwrap(),
-        "--comment",
-        "not now",
-    ]);
-    assert!(out.status.success(), "{out:?}");
+    answer(&sv.queue, "reject", &id, Some("not now"));
     let status = call_now(&sv.url, "proposal-status", json!({"id": id}));
     assert_eq!(
         status["structured"],
@@ -571,12 +546,7 @@ fn concurrent_proposals_are_answered_independently() {
             .iter()
             .all(|e| e.proposal.tool == Tool::PipelockBlock)
     );
-    let q = sv.queue.to_str().unwrap();
-    assert!(
-        queue_cli(&["reject", &two, "--queue", q, "--comment", "no"])
-            .status
-            .success()
-    );
+    answer(&sv.queue, "reject", &two, Some("no"));
     let (r2, _) = second.result(WAIT);
     assert_eq!(
         r2["structured"],
@@ -590,7 +560,7 @@ fn concurrent_proposals_are_answered_independently() {
             .status(),
         Status::Pending
     );
-    assert!(queue_cli(&["approve", &one, "--queue", q]).status.success());
+    answer(&sv.queue, "approve", &one, None);
     let (r1, _) = first.result(WAIT);
     assert_eq!(r1["structured"]["status"], "approved");
     assert_eq!(r1["structured"]["id"], one.as_str());

@@ -2,18 +2,19 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{queue_cli, server, wait_for_pending};
+use common::{answer, server, wait_for_pending};
 use rmcp::model::{
     CallToolRequestParams, ClientRequest, JsonObject, ProgressNotificationParam, Request,
     ServerResult,
 };
-use rmcp::service::{NotificationContext, PeerRequestOptions};
+use rmcp::service::{NotificationContext, Peer, PeerRequestOptions, RequestHandle, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// A client that records the progress notifications it receives.
 #[derive(Clone, Default)]
@@ -31,19 +32,58 @@ impl ClientHandler for Recorder {
     }
 }
 
-fn args(value: serde_json::Value) -> JsonObject {
+fn args(value: Value) -> JsonObject {
     value.as_object().unwrap().clone()
+}
+
+/// Connect `recorder` to the server at `url` over Streamable HTTP.
+async fn connect(recorder: Recorder, url: &str) -> RunningService<RoleClient, Recorder> {
+    recorder
+        .serve(StreamableHttpClientTransport::from_uri(url.to_string()))
+        .await
+        .expect("connect with rmcp")
+}
+
+/// Call `tool` with `arguments` without waiting for the answer: the call, and the id of the
+/// proposal it queued in `queue`.
+async fn propose(
+    client: &Peer<RoleClient>,
+    queue: &Path,
+    tool: &'static str,
+    arguments: Value,
+) -> (RequestHandle<RoleClient>, String) {
+    let call = CallToolRequestParams::new(tool).with_arguments(args(arguments));
+    let handle = client
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(call)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    let queue = queue.to_path_buf();
+    let id =
+        tokio::task::spawn_blocking(move || wait_for_pending(&queue, 1)[0].proposal.id.to_string())
+            .await
+            .unwrap();
+    (handle, id)
+}
+
+/// The status `proposal-status` reports for proposal `id`.
+async fn status(client: &Peer<RoleClient>, id: &str) -> Value {
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new("proposal-status").with_arguments(args(json!({"id": id}))),
+        )
+        .await
+        .unwrap();
+    result.structured_content.unwrap()["status"].clone()
 }
 
 #[tokio::test]
 async fn rmcp_client_lists_tools_and_gets_an_approval_with_progress() {
     let sv = server("30", &[]);
     let recorder = Recorder::default();
-    let client = recorder
-        .clone()
-        .serve(StreamableHttpClientTransport::from_uri(sv.url.clone()))
-        .await
-        .expect("connect with rmcp");
+    let client = connect(recorder.clone(), &sv.url).await;
 
     let tools = client.list_all_tools().await.unwrap();
     let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
@@ -58,39 +98,23 @@ async fn rmcp_client_lists_tools_and_gets_an_approval_with_progress() {
         ]
     );
 
-    let call = CallToolRequestParams::new("capability-block").with_arguments(args(json!({
-        "dockerfile": "FROM debian:bookworm\nRUN apt-get update && apt-get install -y ripgrep\n",
-        "justification": "searching a large tree"
-    })));
-    let handle = client
-        .send_cancellable_request(
-            ClientRequest::CallToolRequest(Request::new(call)),
-            PeerRequestOptions::no_options(),
-        )
-        .await
-        .unwrap();
-
-    let queue = sv.queue.clone();
-    let id =
-        tokio::task::spawn_blocking(move || wait_for_pending(&queue, 1)[0].proposal.id.to_string())
-            .await
-            .unwrap();
+    let (handle, id) = propose(
+        &client,
+        &sv.queue,
+        "capability-block",
+        json!({
+            "dockerfile": "FROM debian:bookworm\nRUN apt-get update && apt-get install -y ripgrep\n",
+            "justification": "searching a large tree"
+        }),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let q = sv.queue.to_str().unwrap().to_string();
-    let approve_id = id.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        queue_cli(&[
-            "approve",
-            &approve_id,
-            "--queue",
-            &q,
-            "--comment",
-            "rebuild on resume",
-        ])
+    let (queue, approve_id) = (sv.queue.clone(), id.clone());
+    tokio::task::spawn_blocking(move || {
+        answer(&queue, "approve", &approve_id, Some("rebuild on resume"))
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{out:?}");
 
     let response = handle.await_response().await.unwrap();
     let ServerResult::CallToolResult(result) = response else {
@@ -105,39 +129,21 @@ async fn rmcp_client_lists_tools_and_gets_an_approval_with_progress() {
     assert!(progress.len() >= 2, "progress: {progress:?}");
     assert!(progress.windows(2).all(|w| w[1] > w[0]), "{progress:?}");
 
-    let status = client
-        .call_tool(
-            CallToolRequestParams::new("proposal-status").with_arguments(args(json!({"id": id}))),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status.structured_content.unwrap()["status"], "approved");
+    assert_eq!(status(&client, &id).await, "approved");
     client.cancel().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_closes_the_call_and_the_proposal_stays_queued() {
     let sv = server("60", &[]);
-    let client = Recorder::default()
-        .serve(StreamableHttpClientTransport::from_uri(sv.url.clone()))
-        .await
-        .expect("connect with rmcp");
-    let call = CallToolRequestParams::new("pipelock-block").with_arguments(args(json!({
-        "allowlist": ["pypi.org"],
-        "justification": "pip install"
-    })));
-    let handle = client
-        .send_cancellable_request(
-            ClientRequest::CallToolRequest(Request::new(call)),
-            PeerRequestOptions::no_options(),
-        )
-        .await
-        .unwrap();
-    let queue = sv.queue.clone();
-    let id =
-        tokio::task::spawn_blocking(move || wait_for_pending(&queue, 1)[0].proposal.id.to_string())
-            .await
-            .unwrap();
+    let client = connect(Recorder::default(), &sv.url).await;
+    let (handle, id) = propose(
+        &client,
+        &sv.queue,
+        "pipelock-block",
+        json!({"allowlist": ["pypi.org"], "justification": "pip install"}),
+    )
+    .await;
     handle
         .cancel(Some("the agent moved on".into()))
         .await
@@ -148,12 +154,6 @@ async fn cancelling_closes_the_call_and_the_proposal_stays_queued() {
             Duration::from_secs(30),
         )
     });
-    let status = client
-        .call_tool(
-            CallToolRequestParams::new("proposal-status").with_arguments(args(json!({"id": id}))),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status.structured_content.unwrap()["status"], "pending");
+    assert_eq!(status(&client, &id).await, "pending");
     client.cancel().await.unwrap();
 }

@@ -35,6 +35,17 @@ pub fn queue_cli(args: &[&str]) -> Output {
         .expect("run supervise queue")
 }
 
+/// Answer proposal `id` in `queue_dir` as the operator (`verb` is `approve` or `reject`), with
+/// `comment` if given; panics unless `supervise queue` succeeds.
+pub fn answer(queue_dir: &Path, verb: &str, id: &str, comment: Option<&str>) {
+    let mut args = vec![verb, id, "--queue", queue_dir.to_str().unwrap()];
+    if let Some(comment) = comment {
+        args.extend(["--comment", comment]);
+    }
+    let out = queue_cli(&args);
+    assert!(out.status.success(), "queue {verb} {id}: {out:?}");
+}
+
 /// Wait until the queue holds `count` pending proposals; return them oldest first.
 pub fn wait_for_pending(queue_dir: &Path, count: usize) -> Vec<Entry> {
     let deadline = Instant::now() + Duration::from_secs(15);
