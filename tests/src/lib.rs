@@ -7,6 +7,7 @@ pub mod bottle;
 pub mod curl;
 pub mod docker;
 pub mod egress;
+pub mod fake;
 pub mod mitm;
 pub mod net;
 pub mod nginx;
