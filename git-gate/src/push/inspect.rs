@@ -262,7 +262,7 @@ impl Inspector<'_> {
     }
 
     fn scan_tree(&mut self, tree: &Tree<'_>, label: &str) -> Result<(), git2::Error> {
-        self.scan_new_names(None, tree, None, &[], label)?;
+        self.scan_new_names(None, tree, None, &[], label, "")?;
         let mut blobs = Vec::new();
         tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
             if entry.kind() == Some(ObjectType::Blob) {
@@ -291,7 +291,7 @@ impl Inspector<'_> {
             Some((first, others)) => (Some(first), others),
             None => (None, &[][..]),
         };
-        self.scan_new_names(Some(&id), &tree, first, others, "")?;
+        self.scan_new_names(Some(&id), &tree, first, others, "", "")?;
         let mut added = Vec::new();
         for p in others {
             added.push(self.added_against(p, &tree)?);

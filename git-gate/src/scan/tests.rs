@@ -15,16 +15,7 @@ const BECH32: &str = "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L";
 
 /// Deterministic pseudo-random text over `alphabet`.
 pub(crate) fn rnd(seed: u64, alphabet: &str, len: usize) -> String {
-    let chars: Vec<char> = alphabet.chars().collect();
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chars[(x % chars.len() as u64) as usize]
-        })
-        .collect()
+    bottle_tests::fake::Rng::new(seed).text(alphabet, len)
 }
 
 fn scanner() -> Scanner {

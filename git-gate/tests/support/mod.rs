@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use bottle_tests::fake::Rng;
 use bottle_tests::net::{free_port, wait_for_port};
 use bottle_tests::process::ChildGuard;
 use bottle_tests::sshd::Sshd;
@@ -126,16 +127,22 @@ impl World {
         format!("git://{}/{name}.git", self.gate_addr)
     }
 
-    /// Run the real git client with a clean environment in `dir`.
-    pub fn git(&self, dir: &Path, args: &[&str]) -> Output {
-        let home = self.dir.path().join("home");
-        Command::new("git")
+    /// git in `dir` with an empty environment but `PATH`, the test's own `HOME` and no system config.
+    fn git_command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new("git");
+        command
             .current_dir(dir)
             .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", self.dir.path().join("home"))
+            .env("GIT_CONFIG_NOSYSTEM", "1");
+        command
+    }
+
+    /// Run the real git client with a clean environment in `dir`.
+    pub fn git(&self, dir: &Path, args: &[&str]) -> Output {
+        self.git_command(dir, args)
             .env("GIT_AUTHOR_NAME", "Agent")
             .env("GIT_AUTHOR_EMAIL", "agent@example.invalid")
             .env("GIT_COMMITTER_NAME", "Agent")
@@ -149,14 +156,8 @@ impl World {
     /// Run git with `input` on its standard input and require success; returns stdout.
     pub fn git_stdin(&self, dir: &Path, args: &[&str], input: &[u8]) -> String {
         use std::io::Write;
-        let home = self.dir.path().join("home");
-        let mut child = Command::new("git")
-            .current_dir(dir)
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
+        let mut child = self
+            .git_command(dir, args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -355,18 +356,8 @@ impl World {
 /// A fake secret of rule family `kind`, generated so no literal sits in the source.
 pub fn fake_secret(kind: &str, seed: u64) -> String {
     const ALNUM: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let chars: Vec<char> = ALNUM.chars().collect();
-    let mut rnd = |n: usize| -> String {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                chars[(x % chars.len() as u64) as usize]
-            })
-            .collect()
-    };
+    let mut rng = Rng::new(seed);
+    let mut rnd = |n: usize| rng.text(ALNUM, n);
     match kind {
         "github" => format!("ghp_{}", rnd(36)),
         "aws" => format!(
@@ -386,14 +377,6 @@ pub fn fake_secret(kind: &str, seed: u64) -> String {
 
 /// Deterministic base64 text (for private-key bodies), so no key material sits in the source.
 pub fn fake_base64(seed: u64, len: usize) -> String {
-    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            B64[(x % 64) as usize] as char
-        })
-        .collect()
+    const B64: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    Rng::new(seed).text(B64, len)
 }

@@ -12,19 +12,9 @@ use super::Inspector;
 
 impl Inspector<'_> {
     /// Scan the full path of every entry `tree` has and `before` lacks, at any depth, unless one of
-    /// `others` (the further parents of a merge) has it too. `label` prefixes the paths shown.
+    /// `others` (the further parents of a merge) has it too. `label` prefixes the paths shown;
+    /// `prefix` is the path of `tree` itself (empty at the root).
     pub(super) fn scan_new_names(
-        &mut self,
-        commit: Option<&str>,
-        tree: &Tree<'_>,
-        before: Option<&Tree<'_>>,
-        others: &[Tree<'_>],
-        label: &str,
-    ) -> Result<(), git2::Error> {
-        self.walk_names(commit, tree, before, others, label, "")
-    }
-
-    fn walk_names(
         &mut self,
         commit: Option<&str>,
         tree: &Tree<'_>,
@@ -72,7 +62,7 @@ impl Inspector<'_> {
                     Some(o) => Some(self.repo.find_tree(o.id())?),
                     None => None,
                 };
-                self.walk_names(commit, &sub, old_sub.as_ref(), others, label, &path)?;
+                self.scan_new_names(commit, &sub, old_sub.as_ref(), others, label, &path)?;
             }
         }
         Ok(())

@@ -14,6 +14,13 @@ fn load_err(text: &str) -> String {
     e.replace(&p.display().to_string(), "rules.toml")
 }
 
+/// A scanner with only the rules in `text`, written to a file and loaded without the pack.
+fn scanner(text: &str) -> Scanner {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "rules.toml", text);
+    Scanner::new(RuleSet::load(&p, false).unwrap()).unwrap()
+}
+
 fn ids(set: &RuleSet) -> Vec<&str> {
     set.rules.iter().map(|r| r.id.as_str()).collect()
 }
@@ -135,37 +142,26 @@ fn errors_name_file_line_and_column() {
 
 #[test]
 fn global_allowlists_in_both_spellings() {
-    let dir = tempfile::tempdir().unwrap();
-    let legacy = write(
-        dir.path(),
-        "a.toml",
+    let s = scanner(
         "[[rules]]\nid = 'k'\nregex = 'key_[0-9]{6}'\nkeywords = ['key_']\n[allowlist]\npaths = ['''^vendor/''']\n",
     );
-    let s = Scanner::new(RuleSet::load(&legacy, false).unwrap()).unwrap();
     assert_eq!(s.scan_blob(Some("src/a"), None, b"key_123456").len(), 1);
     assert!(
         s.scan_blob(Some("vendor/a"), None, b"key_123456")
             .is_empty()
     );
-    let targeted = write(
-        dir.path(),
-        "b.toml",
+    let s = scanner(
         "[[rules]]\nid = 'k'\nregex = 'key_[0-9]{6}'\n[[rules]]\nid = 'j'\nregex = 'jey_[0-9]{6}'\n[[allowlists]]\ntargetRules = ['k']\nregexTarget = 'line'\nregexes = ['ok-here']\n",
     );
-    let s = Scanner::new(RuleSet::load(&targeted, false).unwrap()).unwrap();
     assert!(s.scan_blob(None, None, b"key_123456 ok-here").is_empty());
     assert_eq!(s.scan_blob(None, None, b"jey_123456 ok-here").len(), 1);
 }
 
 #[test]
 fn path_only_rules_and_secret_groups() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = write(
-        dir.path(),
-        "r.toml",
+    let s = scanner(
         "[[rules]]\nid = 'ssh-key-file'\npath = '''(^|/)id_(rsa|ed25519)$'''\n[[rules]]\nid = 'pw'\nregex = '''pw=([a-z]+)-([0-9]+)'''\nsecretGroup = 2\nentropy = 1.0\n",
     );
-    let s = Scanner::new(RuleSet::load(&p, false).unwrap()).unwrap();
     let f = s.scan_blob(Some("home/.ssh/id_ed25519"), None, b"anything");
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].rule, "ssh-key-file");
@@ -213,13 +209,9 @@ fn disabled_rules_apply_to_the_pack_extend_default_adds() {
 
 #[test]
 fn a_path_limits_a_content_rule() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = write(
-        dir.path(),
-        "r.toml",
+    let s = scanner(
         "[[rules]]\nid = 'env-pw'\nregex = '''PW=([a-z0-9]{8})'''\npath = '''\\.env$'''\nkeywords = ['pw=']\n",
     );
-    let s = Scanner::new(RuleSet::load(&p, false).unwrap()).unwrap();
     assert_eq!(s.scan_blob(Some("prod.env"), None, b"PW=abcd1234").len(), 1);
     assert!(
         s.scan_blob(Some("prod.txt"), None, b"PW=abcd1234")
@@ -233,17 +225,11 @@ fn a_path_limits_a_content_rule() {
 
 #[test]
 fn commit_allowlists_allow_only_the_named_commits() {
-    let dir = tempfile::tempdir().unwrap();
     let allowed = "0123456789abcdef0123456789abcdef01234567";
-    let p = write(
-        dir.path(),
-        "r.toml",
-        &format!(
-            "[[rules]]\nid = 'k'\nregex = 'key_[0-9]{{6}}'\nkeywords = ['key_']\n[[rules.allowlists]]\ncommits = ['{}']\n",
-            allowed.to_uppercase()
-        ),
-    );
-    let s = Scanner::new(RuleSet::load(&p, false).unwrap()).unwrap();
+    let s = scanner(&format!(
+        "[[rules]]\nid = 'k'\nregex = 'key_[0-9]{{6}}'\nkeywords = ['key_']\n[[rules.allowlists]]\ncommits = ['{}']\n",
+        allowed.to_uppercase()
+    ));
     assert!(
         s.scan_blob(Some("a"), Some(allowed), b"key_123456")
             .is_empty()
@@ -255,13 +241,9 @@ fn commit_allowlists_allow_only_the_named_commits() {
 
 #[test]
 fn digit_free_words_is_a_valid_allowlist_on_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = write(
-        dir.path(),
-        "r.toml",
+    let s = scanner(
         "[[rules]]\nid = 'pw'\nregex = '''pw=([A-Za-z0-9]{12,})'''\n[[rules.allowlists]]\ndigitFreeWords = true\n",
     );
-    let s = Scanner::new(RuleSet::load(&p, false).unwrap()).unwrap();
     assert!(
         s.scan_blob(None, None, b"pw=readFromEnvironment")
             .is_empty()
