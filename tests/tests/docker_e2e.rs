@@ -7,7 +7,7 @@
 //! egress-proxy trusts) and an sshd upstream with a bare repository, both on
 //! a network that only the bottle's egress side joins.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -312,7 +312,9 @@ fn docker_bottle_sandbox_end_to_end() {
     ]);
     assert!(
         String::from_utf8_lossy(&from_egress.stdout).contains(HostListener::GREETING),
-        "control: the host listener must be reachable from the egress side: {}",
+        "control: the host listener must be reachable from the egress side ({}): stdout {:?}, stderr {:?}",
+        from_egress.status,
+        String::from_utf8_lossy(&from_egress.stdout),
         String::from_utf8_lossy(&from_egress.stderr)
     );
     // No name resolution for anything outside the internal network, though
@@ -544,11 +546,23 @@ impl HostListener {
         std::thread::spawn(move || {
             for mut stream in listener.incoming().flatten() {
                 seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Read the request first: closing with unread input sends a
+                // reset, and a reset can discard the answer at the client.
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") && request.len() < 4096 {
+                    match stream.read(&mut byte) {
+                        Ok(1) => request.push(byte[0]),
+                        _ => break,
+                    }
+                }
                 let _ = write!(
                     stream,
                     "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n{}\n",
                     Self::GREETING
                 );
+                let _ = stream.shutdown(std::net::Shutdown::Write);
             }
         });
         HostListener { port, count }
