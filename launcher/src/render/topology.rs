@@ -441,15 +441,19 @@ mod tests {
         (home, plan)
     }
 
+    fn options(user: &str, runtime: Option<&str>) -> RenderOptions {
+        RenderOptions {
+            host_user: user.into(),
+            agent_image: "bottle-agent:latest".into(),
+            runtime: runtime.map(Into::into),
+            keep_live_config: false,
+        }
+    }
+
     fn render(plan: &Plan, user: &str) -> (tempfile::TempDir, StateDir, String) {
         let out = tempfile::tempdir().unwrap();
         let state = StateDir::at(out.path(), "coder-abc123");
-        let options = RenderOptions {
-            host_user: user.into(),
-            agent_image: "bottle-agent:latest".into(),
-            runtime: None,
-            keep_live_config: false,
-        };
+        let options = options(user, None);
         crate::render::materialize(plan, &state, &options, None).unwrap();
         let yaml = std::fs::read_to_string(state.compose_file()).unwrap();
         (out, state, yaml)
@@ -460,12 +464,7 @@ mod tests {
         let (_h, plan) = plan("");
         let out = tempfile::tempdir().unwrap();
         let state = StateDir::at(out.path(), "coder-abc123");
-        let options = RenderOptions {
-            host_user: "1000:1000".into(),
-            agent_image: "bottle-agent:latest".into(),
-            runtime: Some("runsc".into()),
-            keep_live_config: false,
-        };
+        let options = options("1000:1000", Some("runsc"));
         let file = compose_file(&plan, &state, &options).unwrap();
         let agent = &file.services["agent"];
         assert_eq!(agent.networks, ["internal"]);
@@ -620,12 +619,7 @@ mod tests {
         let (_h, plan) = plan("");
         let out = tempfile::tempdir().unwrap();
         let state = StateDir::at(out.path(), "coder-abc123");
-        let options = RenderOptions {
-            host_user: "1000:1000".into(),
-            agent_image: "bottle-agent:latest".into(),
-            runtime: None,
-            keep_live_config: false,
-        };
+        let options = options("1000:1000", None);
         let tokens = crate::plan::read_tokens(&plan, |_| Some("tok-123-secret".into())).unwrap();
         crate::render::materialize(
             &plan,
@@ -713,12 +707,7 @@ mod tests {
         assert!(plan.pipelock.is_some());
         let out = tempfile::tempdir().unwrap();
         let state = StateDir::at(out.path(), "coder-abc123");
-        let options = RenderOptions {
-            host_user: "1000:1000".into(),
-            agent_image: "bottle-agent:latest".into(),
-            runtime: None,
-            keep_live_config: false,
-        };
+        let options = options("1000:1000", None);
         let file = compose_file(&plan, &state, &options).unwrap();
         for name in ["egress-proxy", "pipelock", "git-gate", "supervise"] {
             let s = &file.services[name];
@@ -746,12 +735,7 @@ mod tests {
     fn a_failed_render_leaves_no_secret_material() {
         let (home, plan) = plan("");
         let tokens = crate::plan::read_tokens(&plan, |_| Some("tok-partial".into())).unwrap();
-        let options = RenderOptions {
-            host_user: "1000:1000".into(),
-            agent_image: "bottle-agent:latest".into(),
-            runtime: None,
-            keep_live_config: false,
-        };
+        let options = options("1000:1000", None);
         let secrets = crate::render::Secrets { tokens: &tokens };
         // The git key vanishes after the plan was made: the token file is already written then.
         std::fs::remove_file(home.path().join("bottles/key")).unwrap();
