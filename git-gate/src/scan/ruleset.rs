@@ -86,27 +86,20 @@ impl std::fmt::Display for Origin {
 impl RuleSet {
     /// The built-in pack.
     pub fn builtin() -> Result<RuleSet, ConfigErrors> {
-        let file = parse_file(BUILTIN_RULES, &Source::named(BUILTIN_NAME))?;
-        finish(merge(RuleSet::default(), file.rules)?, file.targeted)
+        let pack = Chain::bottom(true)?;
+        finish(pack.set, pack.targeted)
     }
 
     /// An operator's rules file, on top of the built-in pack when `extend_default` (or the
     /// file's own `[extend] useDefault`) says so.
     ///
     /// `[extend] disabledRules` removes rules from whatever the file is built on,
-    /// including the built-in pack added by `extend_default`; naming a rule that
+    /// including the built-in pack added by `extend_default`, also when it lies
+    /// beneath a file reached by `[extend] path`; naming a rule that
     /// is not there is an error, so a typo cannot leave a rule silently active.
     pub fn load(path: &Path, extend_default: bool) -> Result<RuleSet, ConfigErrors> {
-        let chain = load_chain(path, 0)?;
-        let set = if extend_default && !chain.used_default {
-            let mut base = RuleSet::builtin()?;
-            disable(&mut base, &chain.pending_disabled)?;
-            merge(base, chain.set)?
-        } else {
-            disable(&mut RuleSet::default(), &chain.pending_disabled)?;
-            chain.set
-        };
-        finish(set, chain.targeted)
+        let chain = load_chain(path, 0, extend_default)?;
+        finish(chain.set, chain.targeted)
     }
 }
 
@@ -114,10 +107,23 @@ impl RuleSet {
 struct Chain {
     set: RuleSet,
     targeted: Vec<Targeted>,
-    used_default: bool,
-    /// `disabledRules` of a file that extends nothing itself: they apply to the built-in
-    /// pack if `extend_default` adds it.
-    pending_disabled: Vec<(String, ErrorSite)>,
+}
+
+impl Chain {
+    /// What a file that extends no other file starts from: the built-in pack, or nothing.
+    fn bottom(builtin: bool) -> Result<Chain, ConfigErrors> {
+        if !builtin {
+            return Ok(Chain {
+                set: RuleSet::default(),
+                targeted: Vec::new(),
+            });
+        }
+        let b = parse_file(BUILTIN_RULES, &Source::named(BUILTIN_NAME))?;
+        Ok(Chain {
+            set: merge(RuleSet::default(), b.rules)?,
+            targeted: b.targeted,
+        })
+    }
 }
 
 /// Remove the `disabled` rules from `base`; each must exist there.
@@ -138,17 +144,16 @@ fn disable(base: &mut RuleSet, disabled: &[(String, ErrorSite)]) -> Result<(), C
     Ok(())
 }
 
-fn load_chain(path: &Path, depth: usize) -> Result<Chain, ConfigErrors> {
+/// Load `path` and what it extends. The file at the bottom of the chain (one with no
+/// `[extend] path`) starts from the built-in pack if it says `useDefault` or if
+/// `extend_default`; every file's `disabledRules` then removes rules from all that lies
+/// beneath it, the pack included.
+fn load_chain(path: &Path, depth: usize, extend_default: bool) -> Result<Chain, ConfigErrors> {
     let source = Source::file(path);
     let text = read_text(path, &source)?;
     let file = parse_file(&text, &source)?;
     let mut chain = match file.extend {
-        None => Chain {
-            set: RuleSet::default(),
-            targeted: Vec::new(),
-            used_default: false,
-            pending_disabled: Vec::new(),
-        },
+        None => Chain::bottom(extend_default)?,
         Some(ext) => {
             let disabled: Vec<(String, ErrorSite)> = ext
                 .disabled_rules
@@ -163,7 +168,7 @@ fn load_chain(path: &Path, depth: usize) -> Result<Chain, ConfigErrors> {
                     )
                 })
                 .collect();
-            match (ext.use_default, ext.path) {
+            let mut base = match (ext.use_default, ext.path) {
                 (true, Some((_, pos))) => {
                     return Err(source
                         .error_at(
@@ -172,17 +177,7 @@ fn load_chain(path: &Path, depth: usize) -> Result<Chain, ConfigErrors> {
                         )
                         .into());
                 }
-                (true, None) => {
-                    let b = parse_file(BUILTIN_RULES, &Source::named(BUILTIN_NAME))?;
-                    let mut set = merge(RuleSet::default(), b.rules)?;
-                    disable(&mut set, &disabled)?;
-                    Chain {
-                        set,
-                        targeted: b.targeted,
-                        used_default: true,
-                        pending_disabled: Vec::new(),
-                    }
-                }
+                (use_default, None) => Chain::bottom(use_default || extend_default)?,
                 (false, Some((p, pos))) => {
                     if depth >= MAX_EXTEND_DEPTH {
                         return Err(source
@@ -193,21 +188,11 @@ fn load_chain(path: &Path, depth: usize) -> Result<Chain, ConfigErrors> {
                             .into());
                     }
                     let next = path.parent().unwrap_or(Path::new(".")).join(&p);
-                    let mut base = load_chain(&next, depth + 1)?;
-                    if base.used_default || base.pending_disabled.is_empty() {
-                        disable(&mut base.set, &disabled)?;
-                    } else {
-                        base.pending_disabled.extend(disabled);
-                    }
-                    base
+                    load_chain(&next, depth + 1, extend_default)?
                 }
-                (false, None) => Chain {
-                    set: RuleSet::default(),
-                    targeted: Vec::new(),
-                    used_default: false,
-                    pending_disabled: disabled,
-                },
-            }
+            };
+            disable(&mut base.set, &disabled)?;
+            base
         }
     };
     chain.targeted.extend(file.targeted);

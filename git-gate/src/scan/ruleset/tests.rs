@@ -250,3 +250,58 @@ fn digit_free_words_is_a_valid_allowlist_on_its_own() {
     );
     assert_eq!(s.scan_blob(None, None, b"pw=qZxKvbTrwLmnPsdf").len(), 1);
 }
+
+#[test]
+fn disabled_rules_reach_the_pack_under_an_extended_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "base.toml",
+        "[[rules]]\nid = \"a\"\nregex = 'a_[0-9]{8}'\n[[rules]]\nid = \"b\"\nregex = 'b_[0-9]{8}'\n",
+    );
+    let top = write(
+        dir.path(),
+        "top.toml",
+        "[extend]\npath = \"base.toml\"\ndisabledRules = [\"jwt\", \"a\"]\n",
+    );
+    let set = RuleSet::load(&top, true).unwrap();
+    assert!(
+        !ids(&set).contains(&"jwt") && !ids(&set).contains(&"a"),
+        "{:?}",
+        ids(&set)
+    );
+    assert!(ids(&set).contains(&"github-pat") && ids(&set).contains(&"b"));
+    let e = RuleSet::load(&top, false).unwrap_err().to_string();
+    assert!(
+        e.contains("top.toml:3:18: [extend] disabledRules names `jwt`, which is not a rule"),
+        "{e}"
+    );
+}
+
+#[test]
+fn disabled_rules_reach_an_extended_file_that_disables_too() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "base.toml",
+        "[extend]\ndisabledRules = [\"jwt\"]\n[[rules]]\nid = \"a\"\nregex = 'a_[0-9]{8}'\n[[rules]]\nid = \"b\"\nregex = 'b_[0-9]{8}'\n",
+    );
+    let top = write(
+        dir.path(),
+        "top.toml",
+        "[extend]\npath = \"base.toml\"\ndisabledRules = [\"a\", \"github-pat\"]\n",
+    );
+    let set = RuleSet::load(&top, true).unwrap();
+    for gone in ["jwt", "a", "github-pat"] {
+        assert!(!ids(&set).contains(&gone), "{gone}: {:?}", ids(&set));
+    }
+    assert!(
+        ids(&set).contains(&"b") && ids(&set).contains(&"aws-access-key-id")
+            || ids(&set).contains(&"b")
+    );
+    let e = RuleSet::load(&top, false).unwrap_err().to_string();
+    assert!(
+        e.contains("base.toml:2:18: [extend] disabledRules names `jwt`, which is not a rule"),
+        "{e}"
+    );
+}
