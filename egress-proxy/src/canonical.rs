@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use percent_encoding::{AsciiSet, CONTROLS, percent_encode};
+
 /// Why a path is not canonical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathProblem {
@@ -107,21 +109,34 @@ pub fn canonical_path(raw: &str) -> Result<String, PathProblem> {
 }
 
 /// Whether a (decoded) segment is `.` or `..` as some server could read it:
-/// `;params` dropped, Unicode dot look-alikes folded, trailing spaces trimmed.
+/// `;params` dropped, trailing spaces trimmed, Unicode dot look-alikes folded.
+/// Runs on every segment of every request, so it does not allocate.
 fn is_dot_segment(segment: &str) -> bool {
-    let name = segment.split(';').next().unwrap_or_default();
-    let folded: String = name.chars().map(fold_dot).collect();
-    let trimmed = folded.trim_end_matches(' ');
-    trimmed == "." || trimmed == ".."
+    let name = segment
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(' ');
+    let mut chars = name.chars();
+    match (chars.next(), chars.next(), chars.next()) {
+        (Some(a), None, _) => fold_dot(a) == '.',
+        (Some(a), Some(b), None) => fold_dot(a) == '.' && fold_dot(b) == '.',
+        _ => false,
+    }
 }
 
-/// Characters that Unicode compatibility folding (NFKC) turns into `.`.
-fn fold_dot(c: char) -> char {
+/// Fold the characters that Unicode compatibility folding (NFKC) turns into
+/// `.` to `.`; every other character is returned as is.
+pub fn fold_dot(c: char) -> char {
     match c {
         '\u{FF0E}' | '\u{2024}' | '\u{FE52}' => '.',
         other => other,
     }
 }
+
+/// What [`encode_path`] escapes: controls, space, non-ASCII (always escaped
+/// by [`percent_encode`]), and `#`, `?`, `%`, `\`.
+const PATH_ESCAPES: &AsciiSet = &CONTROLS.add(b' ').add(b'#').add(b'?').add(b'%').add(b'\\');
 
 /// Render a decoded canonical path so that [`canonical_path`] reads it back unchanged.
 ///
@@ -129,16 +144,7 @@ fn fold_dot(c: char) -> char {
 /// place that shows a path as something to paste into a routes file (the
 /// listing, denial snippets) goes through this, so it parses again.
 pub fn encode_path(decoded: &str) -> String {
-    let mut out = String::with_capacity(decoded.len());
-    for &b in decoded.as_bytes() {
-        match b {
-            0x00..=0x20 | 0x7f..=0xff | b'#' | b'?' | b'%' | b'\\' => {
-                out.push_str(&format!("%{b:02X}"));
-            }
-            _ => out.push(b as char),
-        }
-    }
-    out
+    percent_encode(decoded.as_bytes(), PATH_ESCAPES).to_string()
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -248,6 +254,51 @@ mod tests {
             assert!(shown.is_ascii() && !shown.contains(' '), "{shown}");
         }
         assert_eq!(encode_path("/a b/café?#"), "/a%20b/caf%C3%A9%3F%23");
+    }
+
+    #[test]
+    fn encode_path_escapes_exactly_controls_space_non_ascii_and_four_marks() {
+        for b in 0u8..0x80 {
+            let c = char::from(b);
+            let escaped = b <= 0x20 || b == 0x7f || "#?%\\".contains(c);
+            let want = if escaped {
+                format!("%{b:02X}")
+            } else {
+                c.to_string()
+            };
+            assert_eq!(encode_path(&c.to_string()), want, "{b:#04x}");
+        }
+        assert_eq!(encode_path("\u{FF0E}"), "%EF%BC%8E");
+    }
+
+    #[test]
+    fn dot_segments_are_read_like_a_lenient_server() {
+        for seg in [
+            ".",
+            "..",
+            ". ",
+            "..  ",
+            ".;x",
+            "..;",
+            "\u{FF0E}",
+            ".\u{2024}",
+            "\u{FE52} ",
+        ] {
+            assert!(is_dot_segment(seg), "{seg:?}");
+        }
+        for seg in [
+            "",
+            " ",
+            ";",
+            "...",
+            " .",
+            ".a",
+            "a.",
+            "\u{FF0E}\u{FF0E}\u{FF0E}",
+            ".\t",
+        ] {
+            assert!(!is_dot_segment(seg), "{seg:?}");
+        }
     }
 
     #[test]

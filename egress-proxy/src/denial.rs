@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::policy::{Denial, UrlScheme};
+use crate::policy::{Denial, Reason, UrlScheme};
 use crate::routes::RoutesFile;
 
 /// The request as a denial describes it (no query values).
@@ -24,6 +24,15 @@ pub struct Refused<'a> {
     pub path: &'a str,
     /// Raw query, if any; only parameter names are shown.
     pub query: Option<&'a str>,
+}
+
+/// The plain-text body of a refusal that has no route to suggest (malformed
+/// requests, refused tunnels): the reason code and what was wrong.
+pub fn refusal_body(reason: Reason, detail: &str) -> String {
+    format!(
+        "egress-proxy refused this request.\n\nreason: {}: {detail}\n",
+        reason.code()
+    )
 }
 
 /// Render the plain-text body of a denial.

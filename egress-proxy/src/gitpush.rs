@@ -7,6 +7,8 @@
 
 use percent_encoding::percent_decode_str;
 
+use crate::canonical::fold_dot;
+
 /// Whether a request for `path` with `query` (raw, without `?`) is a git push.
 ///
 /// The path is read the way the most lenient server could read it: escapes
@@ -53,10 +55,10 @@ fn loosen(raw: &str) -> String {
         text = decoded;
     }
     text.chars()
-        .map(|c| match c {
-            // Fullwidth forms of ASCII (NFKC folds them), e.g. `．` and `／`.
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '\u{2024}' | '\u{FE52}' => '.',
+        .map(|c| match fold_dot(c) {
+            // Fullwidth forms of ASCII (NFKC folds them), e.g. `／` (`．` is
+            // already folded with the other dot look-alikes).
+            f @ '\u{FF01}'..='\u{FF5E}' => char::from_u32(f as u32 - 0xFEE0).unwrap_or(f),
             '\\' => '/',
             other => other,
         })

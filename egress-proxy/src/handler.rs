@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 
 use crate::audit::{AuditGuard, AuditRecord, RouteRef};
 use crate::body::{RequestBody, ResponseBody};
-use crate::denial::{Refused, render};
+use crate::denial::{Refused, refusal_body, render};
 use crate::headers::{check_framing, inject_credential, is_websocket_upgrade, strip_hop_by_hop};
 use crate::integrity::{IntegrityError, Origin, check_absolute_request, check_tunnel_request};
 use crate::introspect;
@@ -355,10 +355,7 @@ fn refuse(
     record.set_reason(reason);
     shared.metrics.request(reason);
     tracing::info!(client = %record.client, host = %record.host, reason = reason.code(), detail, "request refused");
-    let body = format!(
-        "egress-proxy refused this request.\n\nreason: {}: {detail}\n",
-        reason.code()
-    );
+    let body = refusal_body(reason, detail);
     let mut response = text_response(
         status,
         body,

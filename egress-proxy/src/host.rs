@@ -102,6 +102,12 @@ pub fn normalize_host(raw: &str) -> Result<String, HostError> {
     Ok(host)
 }
 
+/// Whether a normalized host is an IP address: a bracketed IPv6 literal or
+/// dotted-quad IPv4 (the forms [`normalize_host`] leaves addresses in).
+pub fn is_ip_literal(host: &str) -> bool {
+    host.starts_with('[') || host.parse::<Ipv4Addr>().is_ok()
+}
+
 fn looks_numeric(label: &str) -> bool {
     label.len() > 2
         && (label.starts_with("0x") || label.starts_with("0X"))
@@ -128,7 +134,7 @@ impl HostPattern {
         }
         if let Some(suffix) = raw.strip_prefix("*.") {
             let suffix = normalize_host(suffix)?;
-            if suffix.starts_with('[') || suffix.parse::<Ipv4Addr>().is_ok() {
+            if is_ip_literal(&suffix) {
                 return Err(host_error(raw, "a wildcard cannot apply to an IP address"));
             }
             return Ok(HostPattern::Subdomains(suffix));

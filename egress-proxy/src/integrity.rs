@@ -6,7 +6,7 @@
 //! target (or the absolute URI) and refuses any request whose other names
 //! disagree with it.
 
-use crate::host::{normalize_host, split_authority};
+use crate::host::{is_ip_literal, normalize_host, split_authority};
 use crate::policy::UrlScheme;
 
 /// Why a request's names for its origin were refused.
@@ -53,10 +53,6 @@ pub fn check_passthrough_sni(connect: &Origin, sni: Option<&str>) -> Result<(), 
             connect.host, connect.host
         ))),
     }
-}
-
-fn is_ip_literal(host: &str) -> bool {
-    host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// Check `Host` and the URI authority of a request inside a tunnel to `connect`.

@@ -12,8 +12,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::audit::{AuditGuard, AuditRecord};
+use crate::audit::{AuditGuard, AuditRecord, RouteRef};
 use crate::body::ResponseBody;
+use crate::denial::refusal_body;
 use crate::handler::{ConnContext, ProxyResponse, close_after, handle, text_response};
 use crate::host::split_authority;
 use crate::integrity::Origin;
@@ -91,9 +92,12 @@ fn connect(shared: Arc<Shared>, client: SocketAddr, req: Request<Incoming>) -> P
         }
         Err(e) => return bad_connect(&shared, client, start, target.as_deref(), &e),
     };
-    let table = shared.table.load_full();
+    // The route is read off the table now: a reload before the tunnel's first
+    // byte must not change which route (or whether any) it is spliced under.
+    let table = shared.table.load();
     let passthrough = passthrough_route(&table, &origin.host, origin.port)
-        .map(|route| tunnel::Passthrough { table, route });
+        .map(|route| RouteRef::from(&table.file.routes[route]));
+    drop(table);
     let tunnel_shared = shared.clone();
     shared.tasks.spawn(async move {
         match hyper::upgrade::on(req).await {
@@ -117,7 +121,7 @@ fn bad_connect(
     record.status = Some(400);
     shared.metrics.request(Reason::BadRequest);
     tracing::info!(%client, detail, "bad CONNECT refused");
-    let body = format!("egress-proxy refused this request.\n\nreason: bad_request: {detail}\n");
+    let body = refusal_body(Reason::BadRequest, detail);
     let guard = AuditGuard::new(shared.clone(), record, start);
     let mut response = text_response(StatusCode::BAD_REQUEST, body, Some(guard));
     close_after(&mut response);

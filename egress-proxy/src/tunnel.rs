@@ -20,36 +20,28 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::LazyConfigAcceptor;
 
 use crate::audit::{AuditGuard, AuditRecord, RouteRef};
+use crate::denial::refusal_body;
 use crate::handler::{ConnContext, Tunnel};
 use crate::integrity::{IntegrityError, Origin, check_passthrough_sni, check_sni};
 use crate::io::Prefixed;
 use crate::policy::{Reason, UrlScheme};
 use crate::server::{serve_http1, serve_http2};
 use crate::state::Shared;
-use crate::table::RouteTable;
-
-/// A CONNECT decided as passthrough: the route and the table snapshot that
-/// decided it, so a reload before the first byte cannot change what the index means.
-#[derive(Debug, Clone)]
-pub struct Passthrough {
-    /// The table the decision was made on.
-    pub table: Arc<RouteTable>,
-    /// Index of the passthrough route in `table`.
-    pub route: usize,
-}
 
 /// TLS record type of a handshake; the first byte of every TLS ClientHello.
 const TLS_HANDSHAKE: u8 = 0x16;
 /// Largest ClientHello read when checking a passthrough tunnel's SNI.
 const MAX_CLIENT_HELLO: usize = 64 * 1024;
 
-/// Run a tunnel to `origin`; `passthrough` is set when it is spliced.
+/// Run a tunnel to `origin`; `passthrough` is set when it is spliced, to the
+/// passthrough route as it was when the CONNECT was decided (a reload before
+/// the first byte does not change it).
 pub async fn run(
     shared: Arc<Shared>,
     upgraded: Upgraded,
     client: SocketAddr,
     origin: Origin,
-    passthrough: Option<Passthrough>,
+    passthrough: Option<RouteRef>,
 ) {
     let gauge_shared = shared.clone();
     let _gauge = gauge_shared.metrics.tunnel();
@@ -73,7 +65,7 @@ pub async fn run(
     }
     let io = Prefixed::new(Bytes::copy_from_slice(&first), io);
     match passthrough {
-        Some(pass) => splice(shared, io, client, origin, pass, first[0] == TLS_HANDSHAKE).await,
+        Some(route) => splice(shared, io, client, origin, route, first[0] == TLS_HANDSHAKE).await,
         None if first[0] == TLS_HANDSHAKE => intercept_tls(shared, io, client, origin).await,
         None => {
             let ctx = ConnContext {
@@ -184,14 +176,12 @@ async fn splice<IO>(
     mut io: IO,
     client: SocketAddr,
     origin: Origin,
-    pass: Passthrough,
+    route: RouteRef,
     tls: bool,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let start = Instant::now();
-    let route = RouteRef::from(&pass.table.file.routes[pass.route]);
-    drop(pass);
     if !tls {
         let detail = format!(
             "{}:{} is a passthrough route, which carries TLS only; connect with https://",
@@ -205,7 +195,7 @@ async fn splice<IO>(
             Some(400),
             IntegrityError::Invalid(detail.clone()),
         );
-        let body = format!("egress-proxy refused this request.\n\nreason: bad_request: {detail}\n");
+        let body = refusal_body(Reason::BadRequest, &detail);
         let answer = format!(
             "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
