@@ -63,8 +63,7 @@ pub fn scannable(content: &[u8]) -> Scannable<'_> {
     }
     let mut out = Vec::new();
     byte_runs(content, &mut out);
-    wide_runs(content, true, &mut out);
-    wide_runs(content, false, &mut out);
+    wide_runs(content, &mut out);
     Scannable {
         text: Cow::Owned(out),
         encoding: Encoding::Binary,
@@ -114,8 +113,8 @@ fn decode_utf16(bytes: &[u8], little_endian: bool) -> String {
         .collect()
 }
 
-fn printable(b: u8) -> bool {
-    (0x20..0x7f).contains(&b) || b == b'\t'
+const fn printable(b: u8) -> bool {
+    (b >= 0x20 && b < 0x7f) || b == b'\t'
 }
 
 /// Runs of printable single bytes, one per line.
@@ -136,26 +135,45 @@ fn byte_runs(content: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Runs of printable characters stored as UTF-16 code units (`c 0` little-endian, `0 c` big-endian).
-fn wide_runs(content: &[u8], little_endian: bool, out: &mut Vec<u8>) {
-    let mut run = Vec::new();
-    let mut i = 0;
-    while i + 1 < content.len() {
-        let (lo, hi) = if little_endian {
-            (content[i], content[i + 1])
-        } else {
-            (content[i + 1], content[i])
-        };
-        if hi == 0 && printable(lo) {
-            run.push(lo);
-            i += 2;
-        } else {
-            push_run(out, &run);
-            run.clear();
-            i += 1;
+/// Byte classes for [`wide_runs`]: NUL, printable, or neither (0). Two neighbours
+/// can stand in one UTF-16 run exactly when their classes OR to 3.
+const WIDE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[0] = 1;
+    let mut b = 1;
+    while b < 256 {
+        if printable(b as u8) {
+            t[b] = 2;
         }
+        b += 1;
     }
-    push_run(out, &run);
+    t
+};
+
+/// Runs of printable characters stored as UTF-16 code units, either byte order, any alignment.
+///
+/// A run is a maximal stretch in which printable bytes and NULs alternate
+/// (`c 0 c 0 …` little-endian, `0 c 0 c …` big-endian; one stretch is both),
+/// read once as its printable bytes. One pass, a table look-up per byte, and
+/// nothing copied but the runs kept.
+fn wide_runs(content: &[u8], out: &mut Vec<u8>) {
+    let keep = |out: &mut Vec<u8>, start: usize, end: usize| {
+        let first = start + usize::from(content.get(start) == Some(&0));
+        if end.saturating_sub(first) >= 2 * MIN_PRINTABLE_RUN - 1 {
+            out.extend(content[first..end].iter().step_by(2));
+            out.push(b'\n');
+        }
+    };
+    let (mut start, mut prev) = (0, 0);
+    for (i, &b) in content.iter().enumerate() {
+        let class = WIDE_CLASS[usize::from(b)];
+        if class | prev != 3 {
+            keep(out, start, i);
+            start = i;
+        }
+        prev = class;
+    }
+    keep(out, start, content.len());
 }
 
 fn push_run(out: &mut Vec<u8>, run: &[u8]) {
@@ -399,8 +417,48 @@ mod tests {
                     "offset {offset} le={le}: {:?}",
                     String::from_utf8_lossy(&s.text)
                 );
+                let lines = s.text.split(|&b| b == b'\n');
+                assert_eq!(
+                    lines
+                        .filter(|l| l.windows(13).any(|w| w == b"hp_secretvalu"))
+                        .count(),
+                    1,
+                    "offset {offset} le={le}: each wide string is read once: {:?}",
+                    String::from_utf8_lossy(&s.text)
+                );
             }
         }
+    }
+
+    #[test]
+    fn wide_runs_need_eight_characters_at_either_edge() {
+        let wide = |chars: &str, lead: bool, trail: bool| {
+            let mut blob = vec![0xffu8];
+            blob.extend(lead.then_some(0));
+            for c in chars.bytes() {
+                blob.extend([c, 0]);
+            }
+            if !trail {
+                blob.pop();
+            }
+            let mut out = Vec::new();
+            wide_runs(&blob, &mut out);
+            out
+        };
+        for (lead, trail) in [(false, false), (false, true), (true, false), (true, true)] {
+            assert_eq!(wide("abcdefg", lead, trail), b"", "{lead} {trail}");
+            assert_eq!(
+                wide("abcdefgh", lead, trail),
+                b"abcdefgh\n",
+                "{lead} {trail}"
+            );
+        }
+        let mut out = Vec::new();
+        wide_runs(b"\0u\0v\0w\0x\0ab\0c\0d\0e\0f\0g\0h\0i\0", &mut out);
+        assert_eq!(
+            out, b"bcdefghi\n",
+            "`ab` ends one stretch and starts the next"
+        );
     }
 
     #[test]
