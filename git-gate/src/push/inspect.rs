@@ -439,8 +439,11 @@ impl Inspector<'_> {
             if !delta.old_file().id().is_zero() {
                 before.push(delta.old_file().id());
             }
+            // A further parent may hold a directory or a submodule at this path: no earlier version.
             for t in merge.map_or(&[][..], |m| m.trees) {
-                if let Ok(e) = t.get_path(std::path::Path::new(&path)) {
+                if let Ok(e) = t.get_path(std::path::Path::new(&path))
+                    && e.kind() == Some(ObjectType::Blob)
+                {
                     before.push(e.id());
                 }
             }
@@ -523,3 +526,6 @@ fn delta_path(delta: &git2::DiffDelta<'_>) -> String {
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| "?".into())
 }
+
+#[cfg(test)]
+mod tests;
