@@ -465,13 +465,17 @@ impl Inspector<'_> {
         path: &str,
     ) -> Result<(), git2::Error> {
         let blob = self.repo.find_blob(new_id)?;
-        if !self.scanner.needs_multi_line_pass(blob.content()) {
+        // Counted only when a multi-line rule's keyword occurs (or one has none): a file the
+        // keyword search alone passes over is not counted as read again.
+        let Some(found) = self.scanner.scan_blob_if_reached(
+            Some(path),
+            Some(commit),
+            blob.content(),
+            Pass::MULTI_LINE,
+        ) else {
             return Ok(());
-        }
+        };
         self.out.bytes += blob.size() as u64;
-        let found =
-            self.scanner
-                .scan_blob_with(Some(path), Some(commit), blob.content(), Pass::MULTI_LINE);
         if found.is_empty() {
             return Ok(());
         }

@@ -110,8 +110,9 @@ pub struct Scanner {
     global: Vec<Allowlist>,
     keywords: Option<AhoCorasick>,
     keyword_rules: Vec<Vec<usize>>,
-    /// Per keyword: whether a multi-line rule owns it.
-    multi_line_keywords: Vec<bool>,
+    /// Whether some keyworded rule matches within a line, and whether some spans lines.
+    keyed_single_line: bool,
+    keyed_multi_line: bool,
     unkeyed: Vec<usize>,
 }
 
@@ -172,16 +173,20 @@ impl Scanner {
                     .map_err(|e| BuildError(e.to_string()))?,
             )
         };
-        let multi_line_keywords = keyword_rules
-            .iter()
-            .map(|owners| owners.iter().any(|&r| rules[r].multiline))
-            .collect();
+        let keyed = |multi: bool| {
+            keyword_rules
+                .iter()
+                .flatten()
+                .any(|&r| rules[r].multiline == multi)
+        };
+        let (keyed_single_line, keyed_multi_line) = (keyed(false), keyed(true));
         Ok(Scanner {
             rules,
             global: set.allowlists,
             keywords,
             keyword_rules,
-            multi_line_keywords,
+            keyed_single_line,
+            keyed_multi_line,
             unkeyed,
         })
     }
@@ -191,21 +196,6 @@ impl Scanner {
         self.rules.iter().map(|r| r.spec.id.as_str())
     }
 
-    /// Whether `content` could hold a match of a multi-line rule (one of their keywords occurs,
-    /// or such a rule has no keywords), so a whole-file pass with [`Pass::MULTI_LINE`] is needed.
-    pub fn needs_multi_line_pass(&self, content: &[u8]) -> bool {
-        if self.unkeyed.iter().any(|&r| self.rules[r].multiline) {
-            return true;
-        }
-        if !self.multi_line_keywords.contains(&true) {
-            return false;
-        }
-        self.keywords.as_ref().is_some_and(|ac| {
-            ac.find_overlapping_iter(content)
-                .any(|hit| self.multi_line_keywords[hit.pattern().as_usize()])
-        })
-    }
-
     /// Scan one target with every rule; at most [`MAX_FINDINGS_PER_TARGET`] findings are returned.
     pub fn scan(&self, target: &Target<'_>) -> Vec<Finding> {
         self.scan_with(target, Pass::ALL)
@@ -213,13 +203,21 @@ impl Scanner {
 
     /// Scan one target with the rules `pass` selects.
     pub fn scan_with(&self, target: &Target<'_>, pass: Pass) -> Vec<Finding> {
+        self.scan_reaching(target, pass).0
+    }
+
+    /// [`Scanner::scan_with`], and whether the content reached a rule `pass` selects: one of
+    /// their keywords occurs in it, or one has no keywords. A target a global allowlist
+    /// allows reaches none.
+    pub(super) fn scan_reaching(&self, target: &Target<'_>, pass: Pass) -> (Vec<Finding>, bool) {
         if self
             .global
             .iter()
             .any(|a| a.allows_target(target.path, target.commit))
         {
-            return Vec::new();
+            return (Vec::new(), false);
         }
+        let mut reached = false;
         let mut findings = Vec::new();
         if pass.path_only {
             self.path_only_rules(target, &mut findings);
@@ -231,12 +229,15 @@ impl Scanner {
         let content = target.content;
         let lines = LineCursor::new(content);
         let mut open: Vec<Option<(usize, usize)>> = vec![None; self.rules.len()];
-        if let Some(ac) = &self.keywords {
+        let keyed = (pass.single_line && self.keyed_single_line)
+            || (pass.multi_line && self.keyed_multi_line);
+        if let Some(ac) = self.keywords.as_ref().filter(|_| keyed) {
             for hit in ac.find_overlapping_iter(content) {
                 for &r in &self.keyword_rules[hit.pattern().as_usize()] {
                     if !selected(r) {
                         continue;
                     }
+                    reached = true;
                     if let Some((s, e)) =
                         self.widen(r, content, hit.start(), hit.end(), &mut open[r])
                     {
@@ -254,12 +255,13 @@ impl Scanner {
             }
         }
         for &r in self.unkeyed.iter().filter(|&&r| selected(r)) {
+            reached = true;
             self.run_rule(r, target, 0, content.len(), &lines, &mut findings);
         }
         findings.truncate(MAX_FINDINGS_PER_TARGET);
         drop_shadowed_generics(&mut findings);
         findings.sort_by(|a, b| a.line.cmp(&b.line).then_with(|| a.rule.cmp(&b.rule)));
-        findings
+        (findings, reached)
     }
 
     fn path_only_rules(&self, target: &Target<'_>, findings: &mut Vec<Finding>) {

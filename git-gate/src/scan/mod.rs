@@ -57,8 +57,31 @@ impl Scanner {
         bytes: &[u8],
         pass: Pass,
     ) -> Vec<Finding> {
+        self.scan_blob_reaching(path, commit, bytes, pass).0
+    }
+
+    /// [`Scanner::scan_blob_with`], or `None` when the content reached no rule `pass` selects
+    /// (none of their keywords occurs in it and each has some), so only the keyword search read it.
+    pub fn scan_blob_if_reached(
+        &self,
+        path: Option<&str>,
+        commit: Option<&str>,
+        bytes: &[u8],
+        pass: Pass,
+    ) -> Option<Vec<Finding>> {
+        let (findings, reached) = self.scan_blob_reaching(path, commit, bytes, pass);
+        reached.then_some(findings)
+    }
+
+    fn scan_blob_reaching(
+        &self,
+        path: Option<&str>,
+        commit: Option<&str>,
+        bytes: &[u8],
+        pass: Pass,
+    ) -> (Vec<Finding>, bool) {
         let s = scannable(bytes);
-        let mut findings = self.scan_with(
+        let (mut findings, reached) = self.scan_reaching(
             &Target {
                 path,
                 commit,
@@ -71,7 +94,7 @@ impl Scanner {
                 f.line = None;
             }
         }
-        findings
+        (findings, reached)
     }
 }
 

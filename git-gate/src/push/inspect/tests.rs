@@ -70,6 +70,23 @@ fn private_key() -> String {
 }
 
 #[test]
+fn a_changed_file_is_read_whole_again_only_for_a_multi_line_keyword() {
+    let bytes = |line: &[u8]| {
+        let (_dir, repo) = repo();
+        let first = commit(&repo, &[("notes.txt", b"hello\n")], &[]);
+        let second = commit(
+            &repo,
+            &[("notes.txt", &[b"hello\n", line].concat())],
+            &[first],
+        );
+        inspect(&repo, second).unwrap().bytes
+    };
+    let with = bytes(b"private key\n");
+    let without = bytes(b"private_kez\n");
+    assert_eq!(with - without, 18, "the whole new version, once");
+}
+
+#[test]
 fn a_merge_parent_holding_a_directory_at_the_path_is_no_earlier_version() {
     let (_dir, repo) = repo();
     let base = commit(&repo, &[("README", b"hi\n")], &[]);
