@@ -254,6 +254,16 @@ impl Inspector<'_> {
             self.out.oversized.push(format!("{path} ({size} bytes)"));
             return Ok(());
         }
+        self.scan_blob_within_limit(oid, commit, path)
+    }
+
+    /// [`Self::scan_blob_oid`] for a blob whose size the caller has checked already.
+    fn scan_blob_within_limit(
+        &mut self,
+        oid: Oid,
+        commit: Option<&str>,
+        path: &str,
+    ) -> Result<(), git2::Error> {
         let blob = self.repo.find_blob(oid)?;
         self.out.bytes += blob.size() as u64;
         let found = self.scanner.scan_blob(Some(path), commit, blob.content());
@@ -391,14 +401,14 @@ impl Inspector<'_> {
             }
             if merge.is_none() && delta.status() == Delta::Added {
                 // All of a new file is added: scan it whole, every rule, no diff needed.
-                self.scan_blob_oid(new_id, Some(commit), &path)?;
+                self.scan_blob_within_limit(new_id, Some(commit), &path)?;
                 continue;
             }
             let patch = Patch::from_diff(&diff, idx)?;
             let binary = patch.as_ref().is_none_or(|p| p.delta().flags().is_binary());
             if binary {
                 if in_all_others(&|a| matches!(a, Added::Binary | Added::Lines(_))) {
-                    self.scan_blob_oid(new_id, Some(commit), &path)?;
+                    self.scan_blob_within_limit(new_id, Some(commit), &path)?;
                 }
                 continue;
             }
