@@ -130,6 +130,9 @@ impl Allowlist {
     /// Whether the secret is mostly stopwords: with each occurrence removed, no run of
     /// [`STOPWORD_MAX_REST_RUN`] letters or digits remains that does not read as words.
     fn stopword_hit(&self, secret: &[u8]) -> bool {
+        if self.stopwords.is_empty() {
+            return false;
+        }
         let lowered = secret.to_ascii_lowercase();
         let mut covered = vec![false; lowered.len()];
         let mut any = false;
