@@ -24,16 +24,16 @@ impl Inspector<'_> {
         prefix: &str,
     ) -> Result<(), git2::Error> {
         for entry in tree.iter() {
+            let old = before.and_then(|t| t.get_name_bytes(entry.name_bytes()));
+            if old.as_ref().is_some_and(|o| o.id() == entry.id()) {
+                continue;
+            }
             let name = String::from_utf8_lossy(entry.name_bytes());
             let path = if prefix.is_empty() {
                 name.into_owned()
             } else {
                 format!("{prefix}/{name}")
             };
-            let old = before.and_then(|t| t.get_name_bytes(entry.name_bytes()));
-            if old.as_ref().is_some_and(|o| o.id() == entry.id()) {
-                continue;
-            }
             if old.is_none() {
                 let elsewhere: Vec<_> = others
                     .iter()
