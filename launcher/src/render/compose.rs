@@ -2,13 +2,13 @@
 //! writes, in file format 2.4 so Compose v1 (1.29) and v2 both accept it.
 //!
 //! Compose substitutes `$VAR` and `${VAR}` in every string of the file from
-//! its own environment. Every string is written with `$` doubled ([`escape`]),
-//! so a bottle's `env: {A: "${GH_TOKEN}"}` stays those characters instead of
-//! becoming the host's token.
+//! its own environment. [`ComposeFile::to_yaml`] doubles every `$` in the
+//! finished text, so a bottle's `env: {A: "${GH_TOKEN}"}` stays those
+//! characters instead of becoming the host's token.
 
 use std::collections::BTreeMap;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 /// Compose file format version: 2.4 has `init`, `runtime` and internal networks, and v1 and v2 read it.
 pub const FORMAT_VERSION: &str = "2.4";
@@ -28,63 +28,47 @@ pub struct ComposeFile {
 #[derive(Debug, Default, Serialize)]
 pub struct Service {
     /// Image reference.
-    #[serde(serialize_with = "escaped")]
     pub image: String,
     /// Fixed container name (`<id>-<service>`), so `docker` commands can name it.
-    #[serde(serialize_with = "escaped")]
     pub container_name: String,
     /// `uid:gid` to run as, when not the image's user.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "escaped_opt"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Replaces the image's entrypoint.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entrypoint: Vec<String>,
     /// Arguments (after the entrypoint).
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
     /// Environment (never secrets).
-    #[serde(
-        skip_serializing_if = "BTreeMap::is_empty",
-        serialize_with = "escaped_map"
-    )]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
     /// Bind mounts, `host:container[:ro]`.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
     /// Networks it joins.
-    #[serde(serialize_with = "escaped_seq")]
     pub networks: Vec<String>,
     /// `host:ip` entries for /etc/hosts.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extra_hosts: Vec<String>,
     /// `bottle.id` and `bottle.service`.
-    #[serde(serialize_with = "escaped_map")]
     pub labels: BTreeMap<String, String>,
     /// Run a reaping init as PID 1.
     pub init: bool,
     /// OCI runtime (`runsc`), when not the engine default.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "escaped_opt"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
     /// Capabilities removed.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
     /// Capabilities added back.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cap_add: Vec<String>,
     /// `no-new-privileges` and friends.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security_opt: Vec<String>,
     /// Memory limit (`4g`).
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "escaped_opt"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mem_limit: Option<String>,
     /// CPU limit.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,7 +77,7 @@ pub struct Service {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<u32>,
     /// Services started first.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "escaped_seq")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
 }
 
@@ -107,22 +91,13 @@ pub struct Network {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub external: bool,
     /// The existing network's name (with `external`).
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "escaped_opt"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Options for the network driver (`com.docker.network.bridge.inhibit_ipv4`).
-    #[serde(
-        skip_serializing_if = "BTreeMap::is_empty",
-        serialize_with = "escaped_map"
-    )]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub driver_opts: BTreeMap<String, String>,
     /// `bottle.id` (created networks only).
-    #[serde(
-        skip_serializing_if = "BTreeMap::is_empty",
-        serialize_with = "escaped_map"
-    )]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -131,33 +106,11 @@ impl ComposeFile {
     pub fn to_yaml(&self) -> anyhow::Result<String> {
         let mut text =
             String::from("# Written by `bottle`; regenerated on every start. Holds no secrets.\n");
-        text.push_str(&serde_saphyr::to_string(self)?);
+        // Every `$` doubled, once for the whole text: no field relies on
+        // substitution, and YAML writes a `$` only where a string holds one.
+        text.push_str(&serde_saphyr::to_string(self)?.replace('$', "$$"));
         Ok(text)
     }
-}
-
-/// `text` with every `$` doubled, so Compose reads it literally instead of substituting variables.
-pub fn escape(text: &str) -> String {
-    text.replace('$', "$$")
-}
-
-fn escaped<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&escape(text))
-}
-
-fn escaped_opt<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    match text {
-        Some(t) => s.serialize_some(&escape(t)),
-        None => s.serialize_none(),
-    }
-}
-
-fn escaped_seq<S: Serializer>(items: &[String], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(items.iter().map(|i| escape(i)))
-}
-
-fn escaped_map<S: Serializer>(map: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(map.iter().map(|(k, v)| (escape(k), escape(v))))
 }
 
 /// The labels every container and network of bottle `id` carries.
