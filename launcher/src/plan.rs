@@ -255,17 +255,9 @@ fn build(
             ));
             AgentImage::Image(DEFAULT_AGENT_IMAGE.into())
         }
-        (Some(i), None) if !valid_image_ref(&i.value) => {
-            errors.push(src.error_at(
-                Pos::of_spanned(i),
-                format!(
-                    "image: `{}` is not an image reference; {IMAGE_RULE}",
-                    i.value.escape_default()
-                ),
-            ));
-            AgentImage::Image(DEFAULT_AGENT_IMAGE.into())
+        (Some(i), None) => {
+            AgentImage::Image(image_ref("image", i, DEFAULT_AGENT_IMAGE, src, errors))
         }
-        (Some(i), None) => AgentImage::Image(i.value.clone()),
         (None, Some(d)) => {
             let path = resolve_relative(&bottle.path, &expand_home(&d.value));
             if !path.is_file() {
@@ -281,17 +273,13 @@ fn build(
     let (routes, tokens) = routes_of(&m.egress.routes, src, errors);
     let allowlist = allowlist_of(&m.egress.allowlist, src, errors);
     let pipelock_image = match &m.egress.pipelock_image {
-        Some(i) if !valid_image_ref(&i.value) => {
-            errors.push(src.error_at(
-                Pos::of_spanned(i),
-                format!(
-                    "egress.pipelock_image: `{}` is not an image reference; {IMAGE_RULE}",
-                    i.value.escape_default()
-                ),
-            ));
-            DEFAULT_PIPELOCK_IMAGE.to_string()
-        }
-        Some(i) => i.value.clone(),
+        Some(i) => image_ref(
+            "egress.pipelock_image",
+            i,
+            DEFAULT_PIPELOCK_IMAGE,
+            src,
+            errors,
+        ),
         None => DEFAULT_PIPELOCK_IMAGE.to_string(),
     };
     let pipelock = m.egress.pipelock.then(|| PipelockPlan {
@@ -415,6 +403,27 @@ struct AuthOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     header: Option<&'a str>,
     token_file: String,
+}
+
+/// The image reference given as `field`, or (with an error) `default` when it is not one.
+fn image_ref(
+    field: &str,
+    image: &Spanned<String>,
+    default: &str,
+    src: &Source,
+    errors: &mut Vec<ConfigError>,
+) -> String {
+    if valid_image_ref(&image.value) {
+        return image.value.clone();
+    }
+    errors.push(src.error_at(
+        Pos::of_spanned(image),
+        format!(
+            "{field}: `{}` is not an image reference; {IMAGE_RULE}",
+            image.value.escape_default()
+        ),
+    ));
+    default.to_string()
 }
 
 /// Turn manifest routes into a validated routes file, reporting errors at manifest positions.
