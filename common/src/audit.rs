@@ -46,6 +46,11 @@ impl AuditLog {
         AuditLog { tx: None }
     }
 
+    /// Whether records go anywhere (`false` for [`AuditLog::disabled`]).
+    pub fn is_enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// Append to `path` (created 0600 if missing); `-` means standard output.
     pub fn open(path: &Path) -> Result<AuditLog, AuditOpenError> {
         let mut sink: Box<dyn Write + Send> = if path == Path::new("-") {
@@ -203,6 +208,17 @@ mod tests {
             next[t] += 1;
         }
         assert_eq!(next, [500; 8]);
+    }
+
+    #[test]
+    fn only_an_opened_log_is_enabled() {
+        assert!(!AuditLog::disabled().is_enabled());
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            AuditLog::open(&dir.path().join("a.jsonl"))
+                .unwrap()
+                .is_enabled()
+        );
     }
 
     #[test]

@@ -49,9 +49,11 @@ impl Via {
 #[derive(Debug)]
 pub struct DecisionAudit {
     queue: Queue,
-    audit: Option<AuditLog>,
+    audit: AuditLog,
     done: Mutex<HashSet<ProposalId>>,
     waited_on: Mutex<HashSet<ProposalId>>,
+    /// Decisions the sweep could not audit and said so; it does not say so again every tick.
+    warned: Mutex<HashSet<ProposalId>>,
 }
 
 /// A proposal a call is waiting on; the sweep leaves its decision to that call until dropped.
@@ -67,20 +69,22 @@ impl Drop for Waiting<'_> {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Lock `mutex`, taking the data over from a thread that panicked while holding it.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl DecisionAudit {
-    /// Audit decisions in `queue` to `audit`; with `None` (no audit log) nothing is recorded or marked.
-    pub fn new(queue: Queue, audit: Option<AuditLog>) -> DecisionAudit {
+    /// Audit decisions in `queue` to `audit`; with a disabled log nothing is recorded or marked.
+    pub fn new(queue: Queue, audit: AuditLog) -> DecisionAudit {
         DecisionAudit {
             queue,
             audit,
             done: Mutex::new(HashSet::new()),
             waited_on: Mutex::new(HashSet::new()),
+            warned: Mutex::new(HashSet::new()),
         }
     }
 
@@ -97,9 +101,9 @@ impl DecisionAudit {
     ///
     /// Blocking: reads and writes the queue directory and waits for the audit log.
     pub fn record(&self, tool: Tool, decision: &Decision, via: Via) -> Result<bool, QueueError> {
-        let Some(audit) = &self.audit else {
+        if !self.audit.is_enabled() {
             return Ok(false);
-        };
+        }
         let mut done = lock(&self.done);
         if done.contains(&decision.id) {
             return Ok(false);
@@ -108,7 +112,7 @@ impl DecisionAudit {
             done.insert(decision.id.clone());
             return Ok(false);
         }
-        audit.record(&AuditEvent::Decision {
+        self.audit.record(&AuditEvent::Decision {
             id: decision.id.as_str(),
             tool: tool.name(),
             status: decision.status.as_str(),
@@ -117,7 +121,7 @@ impl DecisionAudit {
             decided_at: &decision.decided_at,
             via: via.as_str(),
         });
-        audit.flush();
+        self.audit.flush();
         done.insert(decision.id.clone());
         self.queue.mark_audited(&decision.id)?;
         Ok(true)
@@ -125,9 +129,19 @@ impl DecisionAudit {
 
     /// Audit every decision in the queue that has not been; returns how many were recorded.
     ///
+    /// A decision that cannot be read or recorded is logged (once per proposal)
+    /// and left for the next sweep; the decisions after it are still audited.
     /// Blocking, like [`DecisionAudit::record`].
     pub fn sweep(&self) -> Result<usize, QueueError> {
-        if self.audit.is_none() {
+        self.sweep_with(|tool, decision| self.record(tool, decision, Via::Queue))
+    }
+
+    /// [`DecisionAudit::sweep`], recording each decision with `record`.
+    fn sweep_with(
+        &self,
+        record: impl Fn(Tool, &Decision) -> Result<bool, QueueError>,
+    ) -> Result<usize, QueueError> {
+        if !self.audit.is_enabled() {
             return Ok(0);
         }
         let mut recorded = 0;
@@ -138,36 +152,39 @@ impl DecisionAudit {
             let entry = match self.queue.get(&id) {
                 Ok(entry) => entry,
                 Err(e) => {
-                    tracing::warn!("cannot audit the decision on proposal {id}: {e}");
+                    self.warn_once(&id, &e);
                     continue;
                 }
             };
-            if let Some(decision) = &entry.decision
-                && self.record(entry.proposal.tool, decision, Via::Queue)?
-            {
-                recorded += 1;
+            let Some(decision) = &entry.decision else {
+                continue;
+            };
+            match record(entry.proposal.tool, decision) {
+                Ok(true) => recorded += 1,
+                Ok(false) => {}
+                Err(e) => self.warn_once(&id, &e),
             }
         }
         Ok(recorded)
+    }
+
+    /// Log that the decision on `id` cannot be audited, unless the sweep said so already.
+    fn warn_once(&self, id: &ProposalId, e: &QueueError) {
+        if lock(&self.warned).insert(id.clone()) {
+            tracing::warn!("cannot audit the decision on proposal {id}: {e}");
+        }
     }
 }
 
 /// Sweep the queue for unaudited decisions every [`SWEEP_INTERVAL`] until `shutdown`.
 pub async fn run_sweeper(decisions: Arc<DecisionAudit>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let sweeper = decisions.clone();
-        match tokio::task::spawn_blocking(move || sweeper.sweep()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!("decision audit sweep failed: {e}"),
-            Err(e) => tracing::warn!("decision audit sweep failed: {e}"),
-        }
-    }
+    crate::sweeper::run(
+        "decision audit sweep",
+        SWEEP_INTERVAL,
+        shutdown,
+        move || decisions.sweep(),
+    )
+    .await;
 }
 
 #[cfg(test)]
@@ -218,7 +235,7 @@ mod tests {
             )
             .unwrap();
 
-        let first = DecisionAudit::new(queue.clone(), Some(AuditLog::open(&log).unwrap()));
+        let first = DecisionAudit::new(queue.clone(), AuditLog::open(&log).unwrap());
         assert!(
             first
                 .record(Tool::PipelockBlock, &decision, Via::Wait)
@@ -238,7 +255,7 @@ mod tests {
         queue
             .answer(&waiting, Answer::new(Status::Approved, "", "op").unwrap())
             .unwrap();
-        let restarted = DecisionAudit::new(queue.clone(), Some(AuditLog::open(&log).unwrap()));
+        let restarted = DecisionAudit::new(queue.clone(), AuditLog::open(&log).unwrap());
         assert_eq!(restarted.sweep().unwrap(), 1);
         assert_eq!(restarted.sweep().unwrap(), 0);
         assert!(
@@ -256,7 +273,7 @@ mod tests {
     fn the_sweep_leaves_decisions_to_the_call_waiting_on_them() {
         let (_dir, queue, log) = queue_and_log();
         let id = submit(&queue);
-        let decisions = DecisionAudit::new(queue.clone(), Some(AuditLog::open(&log).unwrap()));
+        let decisions = DecisionAudit::new(queue.clone(), AuditLog::open(&log).unwrap());
         let waiting = decisions.waiting(&id);
         let decision = queue
             .answer(&id, Answer::new(Status::Approved, "", "op").unwrap())
@@ -277,6 +294,88 @@ mod tests {
     }
 
     #[test]
+    fn the_sweep_goes_on_past_a_decision_it_cannot_record() {
+        let (_dir, queue, log) = queue_and_log();
+        let (first, second) = (submit(&queue), submit(&queue));
+        for id in [&first, &second] {
+            queue
+                .answer(id, Answer::new(Status::Approved, "", "op").unwrap())
+                .unwrap();
+        }
+        let decisions = DecisionAudit::new(queue.clone(), AuditLog::open(&log).unwrap());
+        let failing = |tool, decision: &Decision| {
+            if decision.id == first {
+                return Err(QueueError::NotFound {
+                    id: first.clone(),
+                    dir: "test".into(),
+                });
+            }
+            decisions.record(tool, decision, Via::Queue)
+        };
+        assert_eq!(decisions.sweep_with(failing).unwrap(), 1);
+        assert!(queue.is_audited(&second).unwrap());
+        assert!(!queue.is_audited(&first).unwrap());
+        assert_eq!(decisions.sweep().unwrap(), 1, "the next sweep retries it");
+        assert_eq!(decision_records(&log).len(), 2);
+    }
+
+    /// Counts the warnings logged while it is the thread's subscriber.
+    #[derive(Default)]
+    struct WarnCounter(std::sync::atomic::AtomicUsize);
+
+    impl WarnCounter {
+        fn count(&self) -> usize {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl tracing::Subscriber for WarnCounter {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            if *event.metadata().level() == tracing::Level::WARN {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn the_sweep_does_not_repeat_warnings_every_tick() {
+        let (_dir, queue, log) = queue_and_log();
+        let (unreadable, readable) = (submit(&queue), submit(&queue));
+        for id in [&unreadable, &readable] {
+            queue
+                .answer(id, Answer::new(Status::Approved, "", "op").unwrap())
+                .unwrap();
+        }
+        std::fs::write(queue.proposal_path(&unreadable), "{").unwrap();
+        std::fs::write(queue.dir().join("stray.decision.json"), "{}").unwrap();
+        let decisions = DecisionAudit::new(queue.clone(), AuditLog::open(&log).unwrap());
+        let warnings = Arc::new(WarnCounter::default());
+        tracing::subscriber::with_default(warnings.clone(), || {
+            assert_eq!(decisions.sweep().unwrap(), 1);
+            assert_eq!(
+                warnings.count(),
+                1,
+                "the unreadable proposal, and not the stray file"
+            );
+            assert_eq!(decisions.sweep().unwrap(), 0);
+            assert_eq!(warnings.count(), 1, "nothing new to say");
+            queue.list().unwrap();
+            assert!(warnings.count() > 1, "listing the queue still names both");
+        });
+        assert!(queue.is_audited(&readable).unwrap());
+    }
+
+    #[test]
     fn without_an_audit_log_nothing_is_marked() {
         let dir = tempfile::tempdir().unwrap();
         let queue = Queue::open(dir.path()).unwrap();
@@ -284,7 +383,7 @@ mod tests {
         let decision = queue
             .answer(&id, Answer::new(Status::Approved, "", "op").unwrap())
             .unwrap();
-        let decisions = DecisionAudit::new(queue.clone(), None);
+        let decisions = DecisionAudit::new(queue.clone(), AuditLog::disabled());
         assert!(
             !decisions
                 .record(Tool::PipelockBlock, &decision, Via::Wait)

@@ -62,24 +62,10 @@ pub async fn run_sweeper(
     audit: AuditLog,
     shutdown: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(sweep_interval(ttl));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let (queue, audit) = (queue.clone(), audit.clone());
-        let swept = tokio::task::spawn_blocking(move || {
-            expire_once(&queue, ttl, OffsetDateTime::now_utc(), &audit)
-        })
-        .await;
-        match swept {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!("expiry sweep failed: {e}"),
-            Err(e) => tracing::warn!("expiry sweep failed: {e}"),
-        }
-    }
+    crate::sweeper::run("expiry sweep", sweep_interval(ttl), shutdown, move || {
+        expire_once(&queue, ttl, OffsetDateTime::now_utc(), &audit)
+    })
+    .await;
 }
 
 fn humanize(d: Duration) -> String {

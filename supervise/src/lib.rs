@@ -20,5 +20,6 @@ pub mod operator;
 pub mod proposal;
 pub mod queue;
 pub mod server;
+pub mod sweeper;
 pub mod terminal;
 pub mod wait;

@@ -56,10 +56,7 @@ async fn run(args: RunArgs) -> Result<()> {
         None => AuditLog::disabled(),
     };
     let shutdown = CancellationToken::new();
-    let decisions = Arc::new(DecisionAudit::new(
-        queue.clone(),
-        args.audit_log.is_some().then(|| audit.clone()),
-    ));
+    let decisions = Arc::new(DecisionAudit::new(queue.clone(), audit.clone()));
     let handler = Supervise::new(
         queue.clone(),
         CurrentConfig::new(&args.current_config),
@@ -97,7 +94,9 @@ async fn run(args: RunArgs) -> Result<()> {
             shutdown.clone(),
         ));
     }
-    tokio::spawn(decisions::run_sweeper(decisions, shutdown.clone()));
+    if audit.is_enabled() {
+        tokio::spawn(decisions::run_sweeper(decisions, shutdown.clone()));
+    }
     tokio::spawn(stop_on_signal(shutdown.clone()));
     http::serve(listener, mcp, &hosts, shutdown).await;
     audit.flush();

@@ -14,7 +14,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use bottle_common::atomic::create_atomic;
-use bottle_common::time::{format_rfc3339, parse_rfc3339};
+use bottle_common::time::{format_rfc3339, now_rfc3339, parse_rfc3339};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -396,7 +396,11 @@ impl Queue {
     }
 
     /// The ids named by the queue's files, from the directory listing alone (no file is read).
-    fn scan(&self) -> Result<Names, QueueError> {
+    ///
+    /// With `warn`, names that are not UTF-8 or not a proposal id are logged.
+    /// Only [`Queue::list`] asks for that: the server's counts and sweeps scan
+    /// every few seconds and would repeat the warning for the same file forever.
+    fn scan(&self, warn: bool) -> Result<Names, QueueError> {
         let list_error = |source| QueueError::Io {
             action: "list queue directory",
             path: self.dir.clone(),
@@ -407,10 +411,12 @@ impl Queue {
             let dirent = dirent.map_err(list_error)?;
             let name = dirent.file_name();
             let Some(name) = name.to_str() else {
-                tracing::warn!(
-                    file = %dirent.path().display(),
-                    "ignoring a file in the queue directory whose name is not UTF-8"
-                );
+                if warn {
+                    tracing::warn!(
+                        file = %dirent.path().display(),
+                        "ignoring a file in the queue directory whose name is not UTF-8"
+                    );
+                }
                 continue;
             };
             let (stem, set) = if let Some(stem) = name.strip_suffix(PROPOSAL_SUFFIX) {
@@ -426,10 +432,11 @@ impl Queue {
                 Ok(id) => {
                     set.insert(id);
                 }
-                Err(e) => tracing::warn!(
+                Err(e) if warn => tracing::warn!(
                     file = %dirent.path().display(),
                     "ignoring queue file whose name is not a proposal id: {e}"
                 ),
+                Err(_) => {}
             }
         }
         Ok(names)
@@ -437,13 +444,13 @@ impl Queue {
 
     /// How many proposals have no decision file yet (from file names; nothing is read).
     pub fn pending_count(&self) -> Result<usize, QueueError> {
-        let names = self.scan()?;
+        let names = self.scan(false)?;
         Ok(names.proposals.difference(&names.decisions).count())
     }
 
     /// Proposals with a decision file but no audit marker, oldest id first.
     pub fn unaudited_decisions(&self) -> Result<Vec<ProposalId>, QueueError> {
-        let names = self.scan()?;
+        let names = self.scan(false)?;
         Ok(names
             .decisions
             .intersection(&names.proposals)
@@ -471,7 +478,7 @@ impl Queue {
         let marker = AuditedMarker {
             version: FORMAT_VERSION,
             id: id.clone(),
-            audited_at: format_rfc3339(OffsetDateTime::now_utc()),
+            audited_at: now_rfc3339(),
         };
         create_atomic(&path, &to_json(&marker), FILE_MODE)
             .map(|_| ())
@@ -488,7 +495,7 @@ impl Queue {
             proposals,
             decisions,
             ..
-        } = self.scan()?;
+        } = self.scan(true)?;
         for orphan in decisions.difference(&proposals) {
             tracing::warn!(
                 file = %self.decision_path(orphan).display(),
@@ -573,7 +580,7 @@ impl Queue {
             status: answer.status,
             comment: answer.comment,
             decided_by: answer.decided_by,
-            decided_at: format_rfc3339(OffsetDateTime::now_utc()),
+            decided_at: now_rfc3339(),
         };
         let path = self.decision_path(id);
         let won = create_atomic(&path, &to_json(&decision), FILE_MODE).map_err(|source| {

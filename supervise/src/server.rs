@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::AuditEvent;
 use crate::current::CurrentConfig;
-use crate::decisions::{DecisionAudit, Via};
+use crate::decisions::{DecisionAudit, Via, lock};
 use crate::id::ProposalId;
 use crate::proposal::{
     self, CapabilityBlockArgs, EgressBlockArgs, Invalid, ListEgressRoutesArgs, PipelockBlockArgs,
@@ -122,10 +122,7 @@ impl Supervise {
     async fn submit(&self, mut new: NewProposal) -> Result<Proposal, NotQueued> {
         let inner = self.inner.clone();
         let submitted = tokio::task::spawn_blocking(move || {
-            let _one_at_a_time = inner
-                .submitting
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let _one_at_a_time = lock(&inner.submitting);
             let pending = inner
                 .queue
                 .pending_count()
@@ -190,13 +187,13 @@ impl Supervise {
         let cancel = context.ct.clone();
         let shutdown = self.inner.shutdown.clone();
         let started = Instant::now();
-        let waiting = self.inner.decisions.waiting(&proposal.id);
+        let _waiting = self.inner.decisions.waiting(&proposal.id);
         let waited = tokio::select! {
             r = wait_for_decision(&self.inner.queue, &proposal.id, self.inner.wait, progress, &cancel) => r,
             _ = shutdown.cancelled() => Ok(WaitEnd::Cancelled),
         };
         let waited_ms = started.elapsed().as_millis() as u64;
-        let result = match waited {
+        match waited {
             Ok(WaitEnd::Decided(decision)) => self.report(tool, &decision, Via::Wait).await,
             Ok(WaitEnd::TimedOut) => {
                 self.wait_ended(&proposal.id, "timeout", waited_ms);
@@ -212,9 +209,7 @@ impl Supervise {
                 "proposal {} was queued, but its decision cannot be read: {e}",
                 proposal.id
             )),
-        };
-        drop(waiting);
-        result
+        }
     }
 
     async fn proposal_status(&self, args: JsonObject) -> CallToolResult {
@@ -286,11 +281,16 @@ impl Supervise {
 
     /// Refuse a call with `text` as the agent's whole answer, and audit it.
     fn refuse_with(&self, tool: &str, text: &str) -> CallToolResult {
+        self.audit_refusal(tool, text);
+        CallToolResult::error(vec![ContentBlock::text(text)])
+    }
+
+    /// Audit and log that a call to `tool` was refused with `error`.
+    fn audit_refusal(&self, tool: &str, error: &str) {
         self.inner
             .audit
-            .record(&AuditEvent::Invalid { tool, error: text });
-        tracing::info!(tool, "refused a call: {text}");
-        CallToolResult::error(vec![ContentBlock::text(text)])
+            .record(&AuditEvent::Invalid { tool, error });
+        tracing::info!(tool, "refused a call: {error}");
     }
 
     fn queue_full(&self, tool: Tool, pending: usize) -> CallToolResult {
@@ -391,11 +391,7 @@ impl ServerHandler for Supervise {
                     "unknown tool `{name}`; supervise has egress-block, pipelock-block, \
                      capability-block, list-egress-routes and proposal-status"
                 );
-                self.inner.audit.record(&AuditEvent::Invalid {
-                    tool: &name,
-                    error: &message,
-                });
-                tracing::info!(tool = %name, "refused a call to an unknown tool");
+                self.audit_refusal(&name, &message);
                 return Err(ErrorData::invalid_params(message, None));
             }
         };
