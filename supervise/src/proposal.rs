@@ -6,10 +6,8 @@
 //! carries control or invisible formatting characters, so a proposal cannot
 //! repaint or hide parts of the diff the operator reviews.
 
-use std::net::Ipv4Addr;
-
 use bottle_common::located::Source;
-use egress_proxy::host::HostPattern;
+use egress_proxy::host::{HostPattern, is_ip_literal};
 use egress_proxy::routes::parse_routes;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -153,12 +151,10 @@ pub fn pipelock_block(args: PipelockBlockArgs) -> Result<NewProposal, Invalid> {
 /// A pattern pipelock can allowlist: a host name, or `*.` over at least two labels.
 fn allowlist_entry(pattern: HostPattern) -> Result<String, String> {
     match &pattern {
-        HostPattern::Exact(host) if host.starts_with('[') || host.parse::<Ipv4Addr>().is_ok() => {
-            Err(format!(
-                "`{host}` is an IP address; pipelock allowlists host names, so name the host \
+        HostPattern::Exact(host) if is_ip_literal(host) => Err(format!(
+            "`{host}` is an IP address; pipelock allowlists host names, so name the host \
                  (e.g. api.example.com) instead of its address"
-            ))
-        }
+        )),
         HostPattern::Subdomains(suffix) if !suffix.contains('.') => Err(format!(
             "`{pattern}` would allow every host under the top-level domain `{suffix}`; a \
              wildcard needs at least two labels after `*.`, as in `*.example.{suffix}`"
