@@ -247,7 +247,15 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 /// What a bottle id looks like, for error messages.
-pub const ID_RULE: &str = "a bottle id is an agent name, `-`, and six lowercase letters or digits (see `bottle list --all`)";
+const ID_RULE: &str = "a bottle id is an agent name, `-`, and six lowercase letters or digits (see `bottle list --all`)";
+
+/// [`valid_id`] for an id the user gave: an error saying what an id looks like.
+pub fn check_id(id: &str) -> anyhow::Result<()> {
+    if !valid_id(id) {
+        anyhow::bail!("`{}` is not a bottle id: {ID_RULE}", id.escape_default());
+    }
+    Ok(())
+}
 
 /// Every bottle with a state directory under `state_root`, sorted by id.
 pub fn all(state_root: &Path) -> Vec<StateDir> {

@@ -50,28 +50,24 @@ pub fn choose_targets(
     networks: &[(String, String)],
 ) -> anyhow::Result<Targets> {
     let mut out = Targets::default();
-    for c in containers.iter().filter(|c| !state::valid_id(&c.bottle)) {
+    let (containers, bad_containers): (Vec<&docker::BottleContainer>, Vec<_>) =
+        containers.iter().partition(|c| state::valid_id(&c.bottle));
+    let (networks, bad_networks): (Vec<&(String, String)>, Vec<_>) =
+        networks.iter().partition(|(_, b)| state::valid_id(b));
+    for c in bad_containers {
         out.ignored.push(format!(
             "container {} (bottle.id label `{}`)",
             c.name.escape_default(),
             c.bottle.escape_default()
         ));
     }
-    for (n, b) in networks.iter().filter(|(_, b)| !state::valid_id(b)) {
+    for (n, b) in bad_networks {
         out.ignored.push(format!(
             "network {} (bottle.id label `{}`)",
             n.escape_default(),
             b.escape_default()
         ));
     }
-    let containers: Vec<&docker::BottleContainer> = containers
-        .iter()
-        .filter(|c| state::valid_id(&c.bottle))
-        .collect();
-    let networks: Vec<&(String, String)> = networks
-        .iter()
-        .filter(|(_, b)| state::valid_id(b))
-        .collect();
     let running: BTreeSet<&str> = containers
         .iter()
         .filter(|c| c.service == "agent" && c.state == "running")
@@ -85,13 +81,7 @@ pub fn choose_targets(
         return Ok(out);
     }
     for id in requested {
-        if !state::valid_id(id) {
-            bail!(
-                "`{}` is not a bottle id: {}",
-                id.escape_default(),
-                state::ID_RULE
-            );
-        }
+        state::check_id(id)?;
         if running.contains(id.as_str()) {
             bail!("bottle {id} is running; `bottle stop {id}` first");
         }

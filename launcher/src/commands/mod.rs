@@ -65,13 +65,7 @@ impl Home {
 
     /// The state directory of an existing bottle, or a clear error.
     pub fn existing(&self, id: &str) -> anyhow::Result<StateDir> {
-        if !crate::state::valid_id(id) {
-            bail!(
-                "`{}` is not a bottle id: {}",
-                id.escape_default(),
-                crate::state::ID_RULE
-            );
-        }
+        crate::state::check_id(id)?;
         let state = StateDir::new(&self.state_root(), id);
         if !state.metadata().is_file() {
             bail!(
