@@ -17,7 +17,7 @@ use super::{Home, warn_ignored_bottles};
 use crate::manifest::{Locations, Runtime};
 use crate::plan::{self, AgentImage};
 use crate::render::{self, RenderOptions};
-use crate::state::{Metadata, StateDir, new_id};
+use crate::state::{StateDir, new_id};
 
 /// Render `agent` into `out`.
 pub async fn render(
@@ -95,30 +95,20 @@ fn write(plan: &plan::Plan, state: &StateDir, locations: &Locations) -> anyhow::
         AgentImage::Image(i) => i.clone(),
         AgentImage::Dockerfile(_) => format!("bottle-agent-{}:latest", plan.bottle_name),
     };
-    let runtime = (plan.runtime == Runtime::Runsc).then(|| "runsc".to_string());
     let options = RenderOptions {
         host_user: format!("{}:{}", ids.0, ids.1),
-        agent_image: image.clone(),
-        runtime: runtime.clone(),
+        agent_image: image,
+        runtime: (plan.runtime == Runtime::Runsc).then(|| "runsc".to_string()),
         keep_live_config: false,
     };
     render::materialize(plan, state, &options, None)?;
-    Metadata {
-        id: state.id().to_string(),
-        agent: plan.agent.name.clone(),
-        agent_file: plan.agent.file.clone(),
-        bottle: plan.bottle_name.clone(),
-        bottle_file: plan.bottle_file.clone(),
-        project_dir: locations.project.clone(),
-        created_at: bottle_common::time::now_rfc3339(),
-        started_at: None,
-        stopped_at: None,
-        image,
-        runtime: runtime.unwrap_or_else(|| "default".into()),
-        services: Vec::new(),
-        token_refs: plan.tokens.iter().map(|t| t.var.clone()).collect(),
-        launcher_version: env!("CARGO_PKG_VERSION").to_string(),
-    }
+    render::metadata(
+        plan,
+        state,
+        &options,
+        &locations.project,
+        bottle_common::time::now_rfc3339(),
+    )
     .write(state)?;
     Ok(())
 }

@@ -322,32 +322,23 @@ fn prepare(
     mkdir(state.root(), 0o700)
         .with_context(|| format!("cannot create {}", state.root().display()))?;
     let now = bottle_common::time::now_rfc3339();
+    let fresh = render::metadata(plan, state, options, project, now.clone());
     let mut meta = match Metadata::read(state) {
-        Ok(m) if resume => m,
-        _ => Metadata {
-            id: state.id().to_string(),
-            agent: plan.agent.name.clone(),
-            agent_file: plan.agent.file.clone(),
-            bottle: plan.bottle_name.clone(),
-            bottle_file: plan.bottle_file.clone(),
-            project_dir: project.to_path_buf(),
-            created_at: now.clone(),
-            started_at: None,
-            stopped_at: None,
-            image: String::new(),
-            runtime: String::new(),
-            services: Vec::new(),
-            token_refs: Vec::new(),
-            launcher_version: String::new(),
+        // A resumed bottle keeps who it is and when it was created.
+        Ok(old) if resume => Metadata {
+            id: old.id,
+            agent: old.agent,
+            agent_file: old.agent_file,
+            bottle: old.bottle,
+            bottle_file: old.bottle_file,
+            project_dir: old.project_dir,
+            created_at: old.created_at,
+            ..fresh
         },
+        _ => fresh,
     };
     meta.started_at = Some(now);
-    meta.stopped_at = None;
-    meta.image = options.agent_image.clone();
-    meta.runtime = options.runtime.clone().unwrap_or_else(|| "default".into());
     meta.services = services(plan);
-    meta.token_refs = plan.tokens.iter().map(|t| t.var.clone()).collect();
-    meta.launcher_version = env!("CARGO_PKG_VERSION").to_string();
     meta.write(state)
         .with_context(|| format!("cannot write {}", state.metadata().display()))?;
     let rendered = render::materialize(plan, state, options, Some(&Secrets { tokens: &tokens }));

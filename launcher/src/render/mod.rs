@@ -15,7 +15,7 @@ use anyhow::Context;
 use bottle_common::atomic::write_atomic;
 
 use crate::plan::{AgentImage, Plan, TokenValue};
-use crate::state::{StateDir, mkdir};
+use crate::state::{Metadata, StateDir, mkdir};
 
 /// Choices made outside the manifests (by the host or the engine).
 #[derive(Debug, Clone)]
@@ -28,6 +28,34 @@ pub struct RenderOptions {
     pub runtime: Option<String>,
     /// Keep existing live config (routes approved while the bottle ran) instead of re-rendering it.
     pub keep_live_config: bool,
+}
+
+/// What `metadata.json` records for `plan` rendered into `state` with
+/// `options`, created at `created_at`: not started, and no services yet
+/// (`start` records those it brings up).
+pub fn metadata(
+    plan: &Plan,
+    state: &StateDir,
+    options: &RenderOptions,
+    project_dir: &Path,
+    created_at: String,
+) -> Metadata {
+    Metadata {
+        id: state.id().to_string(),
+        agent: plan.agent.name.clone(),
+        agent_file: plan.agent.file.clone(),
+        bottle: plan.bottle_name.clone(),
+        bottle_file: plan.bottle_file.clone(),
+        project_dir: project_dir.to_path_buf(),
+        created_at,
+        started_at: None,
+        stopped_at: None,
+        image: options.agent_image.clone(),
+        runtime: options.runtime.clone().unwrap_or_else(|| "default".into()),
+        services: Vec::new(),
+        token_refs: plan.tokens.iter().map(|t| t.var.clone()).collect(),
+        launcher_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
 }
 
 /// Secret material written by `start` (never by `render`).
