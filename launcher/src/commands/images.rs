@@ -31,7 +31,7 @@ pub async fn build(args: BuildArgs) -> anyhow::Result<u8> {
             .context("the bottle executable has no directory")?
             .to_path_buf(),
     };
-    let agent_ids = super::agent_ids()?;
+    let agent_ids = super::agent_ids(super::host_ids()?);
     images::build(
         &specs,
         &BuildOptions {

@@ -85,10 +85,9 @@ pub fn host_ids() -> anyhow::Result<(u32, u32)> {
     Ok((meta.uid(), meta.gid()))
 }
 
-/// Uid and gid for the agent image's user: ours, or 1000 when we are root.
-pub fn agent_ids() -> anyhow::Result<(u32, u32)> {
-    let (uid, gid) = host_ids()?;
-    Ok(if uid == 0 { (1000, 1000) } else { (uid, gid) })
+/// Uid and gid for the agent image's user, from ours ([`host_ids`]): the same, or 1000 when we are root.
+pub fn agent_ids((uid, gid): (u32, u32)) -> (u32, u32) {
+    if uid == 0 { (1000, 1000) } else { (uid, gid) }
 }
 
 /// Refuse (with advice) a question that cannot be asked: standard input is not a terminal.

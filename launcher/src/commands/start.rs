@@ -253,19 +253,20 @@ async fn run(launch: Launch, yes: bool, project: &Path) -> anyhow::Result<u8> {
         eprintln!("not started");
         return Ok(1);
     }
+    let ids = host_ids()?;
     let image_tag = match &agent_image {
         AgentImage::Image(i) => i.clone(),
         AgentImage::Dockerfile(path) => {
-            let tag = if resume && path == &staged {
+            // The staged Dockerfile is this bottle's own; a manifest's is shared by its bottles.
+            let tag = if use_staged {
                 format!("bottle-agent-{}:latest", state.id())
             } else {
                 format!("bottle-agent-{}:latest", plan.bottle_name)
             };
-            images::build_dockerfile(path, &tag, super::agent_ids()?).await?;
+            images::build_dockerfile(path, &tag, super::agent_ids(ids)).await?;
             tag
         }
     };
-    let ids = host_ids()?;
     let mut signals = Signals::new()?;
     let options = RenderOptions {
         host_user: format!("{}:{}", ids.0, ids.1),
