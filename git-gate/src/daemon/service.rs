@@ -163,17 +163,8 @@ async fn log_lines<R: AsyncRead + Unpin>(mut r: R, label: &str) -> Option<String
     let _ = (&mut r).take(64 * 1024).read_to_end(&mut buf).await;
     let _ = tokio::io::copy(&mut r, &mut tokio::io::sink()).await;
     let text = String::from_utf8_lossy(&buf);
-    let mut last = None;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         tracing::debug!(service = label, "{line}");
-        last = Some(line);
     }
-    last.map(|l| {
-        l.chars()
-            .filter(|c| !c.is_control())
-            .take(300)
-            .collect::<String>()
-            .trim()
-            .to_string()
-    })
+    crate::mirror::last_line(&text, 300)
 }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 pub use coalesce::{Coalescer, Job};
 pub use ssh::{HOST_KEY_ALIAS, SshSetup, create_private_dir, shell_quote, write_ssh_setup};
 pub use sync::{
-    RefMove, RefView, SyncError, SyncKind, explain_failure, parse_ls_remote, read_local_view,
+    RefMove, RefView, SyncError, SyncKind, explain_failure, last_line, parse_ls_remote,
+    read_local_view,
 };
 
 use crate::config::{RepoSettings, TimeoutSettings};

@@ -254,13 +254,20 @@ pub fn explain_failure(stderr: &str) -> String {
     if let Some((_, msg)) = known.iter().find(|(needle, _)| lower.contains(needle)) {
         return (*msg).to_string();
     }
-    let last = stderr
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or("git failed without a message");
-    let clean: String = last.chars().filter(|c| !c.is_control()).take(200).collect();
-    clean
+    last_line(stderr, 200).unwrap_or_else(|| "git failed without a message".to_string())
+}
+
+/// The last non-blank line of a child's `stderr`, fit to show: control characters removed,
+/// trimmed, at most `cap` characters.
+pub fn last_line(stderr: &str, cap: usize) -> Option<String> {
+    let line = stderr.lines().map(str::trim).rfind(|l| !l.is_empty())?;
+    let clean: String = line
+        .chars()
+        .filter(|c| !c.is_control())
+        .skip_while(|c| c.is_whitespace())
+        .take(cap)
+        .collect();
+    Some(clean.trim_end().to_string())
 }
 
 #[cfg(test)]
@@ -322,5 +329,11 @@ mod tests {
             explain_failure("fatal: weird\x1b[31m thing\n"),
             "fatal: weird[31m thing"
         );
+        assert_eq!(explain_failure(" \n\t\n"), "git failed without a message");
+        assert_eq!(
+            last_line("first\n  \x1b second\x07 \r\n \n", 5).as_deref(),
+            Some("secon")
+        );
+        assert_eq!(last_line("\n \n", 5), None);
     }
 }
