@@ -130,23 +130,8 @@ impl SuperviseServer {
 
     /// Wait until an audit line contains every one of `needles`; panic after `timeout`.
     pub fn wait_for_audit(&self, needles: &[&str], timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(line) = self
-                .audit_lines()
-                .into_iter()
-                .find(|l| needles.iter().all(|n| l.contains(n)))
-            {
-                return line;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no audit line with {needles:?} within {timeout:?}; audit log:\n{}\nserver log:\n{}",
-                self.audit_lines().join("\n"),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_for_audit_count(needles, 1, timeout)
+            .swap_remove(0)
     }
 }
 
