@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::docker::{ContainerGuard, NetworkGuard, docker, ensure_image};
+use crate::docker::{ContainerGuard, NetworkGuard, bottle_objects, ensure_image};
 use crate::pki::TestCa;
 
 /// Test servers: nginx for HTTPS, sshd + git for a git upstream.
@@ -258,9 +258,9 @@ pub fn start_in_background(
 
 /// Assert that no container or network of bottle `id` is left.
 pub fn assert_gone(id: &str) {
-    let filter = format!("label=bottle.id={id}");
-    let left = docker(&["ps", "-aq", "--filter", &filter]);
-    assert!(left.trim().is_empty(), "containers left: {left}");
-    let nets = docker(&["network", "ls", "-q", "--filter", &filter]);
-    assert!(nets.trim().is_empty(), "networks left: {nets}");
+    let left = bottle_objects(id);
+    let containers = left.containers.unwrap_or_else(|e| panic!("{e}"));
+    assert!(containers.is_empty(), "containers left: {containers:?}");
+    let networks = left.networks.unwrap_or_else(|e| panic!("{e}"));
+    assert!(networks.is_empty(), "networks left: {networks:?}");
 }

@@ -54,8 +54,16 @@ pub struct NetworkGuard {
 impl NetworkGuard {
     /// Create a (non-internal) bridge network.
     pub fn create(name: &str) -> NetworkGuard {
+        NetworkGuard::create_with(name, &[])
+    }
+
+    /// Create a network with `docker network create ARGS… NAME` (`--label k=v`, `--internal`).
+    pub fn create_with(name: &str, args: &[&str]) -> NetworkGuard {
         let _ = docker_output(&["network", "rm", name]);
-        docker(&["network", "create", name]);
+        let mut all = vec!["network", "create"];
+        all.extend_from_slice(args);
+        all.push(name);
+        docker(&all);
         NetworkGuard {
             name: name.to_string(),
         }
@@ -128,16 +136,48 @@ pub struct BottleLeftovers {
 impl Drop for BottleLeftovers {
     fn drop(&mut self) {
         for id in &self.ids {
-            let filter = format!("label=bottle.id={id}");
-            let names = docker_output(&["ps", "-aq", "--filter", &filter]);
-            for c in String::from_utf8_lossy(&names.stdout).split_whitespace() {
-                let _ = docker_output(&["rm", "-f", c]);
+            let left = bottle_objects(id);
+            for c in left.containers.unwrap_or_default() {
+                let _ = docker_output(&["rm", "-f", &c]);
             }
-            let nets = docker_output(&["network", "ls", "-q", "--filter", &filter]);
-            for n in String::from_utf8_lossy(&nets.stdout).split_whitespace() {
-                let _ = docker_output(&["network", "rm", n]);
+            for n in left.networks.unwrap_or_default() {
+                let _ = docker_output(&["network", "rm", &n]);
             }
         }
+    }
+}
+
+/// The containers and networks labelled `bottle.id=<id>`, by Docker id;
+/// each an error (Docker's message) when it could not be listed.
+#[derive(Debug)]
+pub struct BottleObjects {
+    /// Containers, running or not.
+    pub containers: Result<Vec<String>, String>,
+    /// Networks.
+    pub networks: Result<Vec<String>, String>,
+}
+
+/// What Docker holds of bottle `id`.
+pub fn bottle_objects(id: &str) -> BottleObjects {
+    let filter = format!("label=bottle.id={id}");
+    let ids = |args: &[&str]| {
+        let out = docker_output(args);
+        if !out.status.success() {
+            return Err(format!(
+                "docker {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect())
+    };
+    BottleObjects {
+        containers: ids(&["ps", "-aq", "--filter", &filter]),
+        networks: ids(&["network", "ls", "-q", "--filter", &filter]),
     }
 }
 

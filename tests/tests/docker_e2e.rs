@@ -703,15 +703,10 @@ fn docker_cleanup_leaves_objects_with_hostile_labels_alone() {
     std::fs::create_dir_all(&victim).unwrap();
     std::fs::write(victim.join("keep"), "keep").unwrap();
     let name = format!("bottle-e2e-hostile-{}", std::process::id());
-    let _ = docker_output(&["network", "rm", &name]);
-    docker(&[
-        "network",
-        "create",
-        "--label",
-        "bottle.id=../../victim",
+    let network = bottle_tests::docker::NetworkGuard::create_with(
         &name,
-    ]);
-    let network = bottle_tests::docker::NetworkGuard { name: name.clone() };
+        &["--label", "bottle.id=../../victim"],
+    );
     let out = bottle_tests::bottle::bottle_output(&bottle, &home, &["cleanup", "--dry-run"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
