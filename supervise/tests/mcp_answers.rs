@@ -4,7 +4,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{PyClient, answer, binary, call_now, server, wait_for_pending};
 use serde_json::json;
@@ -82,7 +82,18 @@ fn answers_with_no_call_waiting_are_audited_once_even_across_restarts() {
     let line = sv.wait_for_audit(&["\"event\":\"decision\"", &id], WAIT);
     assert!(line.contains("\"via\":\"queue\""), "{line}");
     assert!(line.contains("use the base image's tools"), "{line}");
-    assert!(sv.queue.join(format!("{id}.audited")).is_file());
+    // The marker follows the audit line (a crash in between audits twice, never
+    // not at all), so it may land a moment after the line is seen.
+    let marker = sv.queue.join(format!("{id}.audited"));
+    let deadline = Instant::now() + WAIT;
+    while !marker.is_file() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        marker.is_file(),
+        "no audited marker at {}",
+        marker.display()
+    );
 
     let status = call_now(&sv.url, "proposal-status", json!({"id": id}));
     assert_eq!(status["structured"]["status"], "rejected");
